@@ -1,0 +1,336 @@
+"""bytepair: a fast byte-pair-encoding toolkit (Rust core, Python API).
+
+Train byte-level BPE tokenizers on files or iterators, encode and decode, and save them as HF
+``tokenizer.json`` or tiktoken rank files::
+
+    import bytepair
+    tok = bytepair.train(["corpus.txt"], vocab_size=32_000, pattern="o200k")
+    ids = tok.encode("hello world")
+    tok.save("tokenizer.json")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Iterable
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+from . import _core
+
+__all__ = [
+    "PATTERNS",
+    "SAMPLE_CORPUS",
+    "Tokenizer",
+    "__version__",
+    "pretokenize",
+    "train",
+    "train_from_iterator",
+]
+
+__version__: str = _core.__version__
+
+#: The path of the small sample corpus shipped with the package (King James Bible excerpt).
+SAMPLE_CORPUS: Path = Path(__file__).with_name("data") / "sample.txt"
+
+#: Pretokenizer presets accepted as ``pattern`` (any other string is compiled as a regex).
+PATTERNS = ("gpt2", "cl100k", "o200k", "none")
+
+PathLike = Union[str, "os.PathLike[str]"]
+SpecialSet = Union[Literal["all"], Collection[str]]
+
+
+class Tokenizer:
+    """A byte-level BPE tokenizer: vocabulary, ordered merges, pretokenizer, special tokens.
+
+    Immutable and thread-safe; pickles by its ``tokenizer.json`` form. Token ids 0..255 are
+    the single bytes; learned tokens follow in merge order; special tokens come last.
+    """
+
+    __slots__ = ("_core",)
+
+    def __init__(self, core: _core.Tokenizer) -> None:
+        if not isinstance(core, _core.Tokenizer):
+            raise TypeError(
+                "use bytepair.train(...), Tokenizer.from_file(...) or Tokenizer.from_tiktoken(...)"
+            )
+        self._core = core
+
+    # ---- loading -----------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: PathLike) -> Tokenizer:
+        """Load an HF ``tokenizer.json`` (byte-level BPE) file."""
+        return cls(_core.Tokenizer.from_file(os.fspath(path)))
+
+    @classmethod
+    def from_json(cls, text: str) -> Tokenizer:
+        """Load from the text of a ``tokenizer.json``."""
+        return cls(_core.Tokenizer.from_json(text))
+
+    @classmethod
+    def from_tiktoken(
+        cls,
+        path: PathLike,
+        pattern: str,
+        special_tokens: Optional[dict[str, int]] = None,
+    ) -> Tokenizer:
+        """Load a tiktoken rank file; like tiktoken, the pattern and specials come from you."""
+        specials = sorted((special_tokens or {}).items(), key=lambda kv: kv[1])
+        return cls(_core.Tokenizer.from_tiktoken(os.fspath(path), pattern, specials))
+
+    # ---- properties --------------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        """Regular plus special tokens."""
+        return self._core.vocab_size
+
+    @property
+    def pattern(self) -> Optional[str]:
+        """The split regex (None for the ``none`` pretokenizer)."""
+        return self._core.pattern
+
+    @property
+    def pretokenizer(self) -> str:
+        """``gpt2``, ``cl100k``, ``o200k``, ``none`` or ``custom``."""
+        return self._core.pretokenizer
+
+    @property
+    def merges(self) -> list[tuple[bytes, bytes]]:
+        """The merges in rank order, as byte pairs."""
+        return self._core.merges()
+
+    @property
+    def special_tokens(self) -> dict[str, int]:
+        return self._core.special_tokens()
+
+    @property
+    def train_stats(self) -> Optional[dict[str, Any]]:
+        """Figures of the training run (None for a loaded tokenizer)."""
+        return self._core.train_stats()
+
+    def get_vocab(self) -> dict[bytes, int]:
+        """Regular tokens (bytes -> id), special tokens excluded."""
+        return self._core.get_vocab()
+
+    def token_to_id(self, token: Union[bytes, str]) -> Optional[int]:
+        """The id of a token given as bytes, or as str (UTF-8; special tokens too)."""
+        if isinstance(token, str):
+            token = token.encode("utf-8")
+        return self._core.token_to_id(token)
+
+    def id_to_token(self, id: int) -> bytes:
+        """The bytes of a token id (a special token gives its UTF-8 text)."""
+        return self._core.id_to_token(id)
+
+    # ---- encoding ----------------------------------------------------------------------
+    def _allowed(self, allowed_special: SpecialSet, disallowed_special: SpecialSet, text: str) -> list[str]:
+        specials = self._core.special_tokens()
+        allowed = list(specials) if allowed_special == "all" else list(allowed_special)
+        for s in allowed:
+            if s not in specials:
+                raise ValueError(f"{s!r} is not a special token of this tokenizer")
+        if disallowed_special == "all":
+            disallowed = [s for s in specials if s not in set(allowed)]
+        else:
+            disallowed = list(disallowed_special)
+        if disallowed:
+            found = self._core.find_special(text, disallowed)
+            if found is not None:
+                raise ValueError(
+                    f"Encountered text corresponding to disallowed special token {found!r}.\n"
+                    f"Pass allowed_special={{{found!r}}} (or 'all') to encode it as a special "
+                    "token, or disallowed_special=() to encode it as normal text."
+                )
+        return allowed
+
+    def encode(
+        self,
+        text: str,
+        *,
+        allowed_special: SpecialSet = (),
+        disallowed_special: SpecialSet = "all",
+    ) -> list[int]:
+        """Encode text. Special-token handling follows tiktoken: text that contains a special
+        token raises unless that token is allowed (then it becomes its id) or not disallowed
+        (then it is encoded as plain text)."""
+        allowed = self._allowed(allowed_special, disallowed_special, text)
+        return self._core.encode(text, allowed)
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Encode text, treating special tokens as plain text."""
+        return self._core.encode_ordinary(text)
+
+    def encode_batch(
+        self,
+        texts: Iterable[str],
+        *,
+        num_threads: Optional[int] = None,
+        allowed_special: SpecialSet = (),
+        disallowed_special: SpecialSet = "all",
+    ) -> list[list[int]]:
+        """Encode many texts in parallel (GIL released)."""
+        texts = list(texts)
+        allowed: list[str] = []
+        for t in texts:
+            allowed = self._allowed(allowed_special, disallowed_special, t)
+        return self._core.encode_batch(texts, allowed, num_threads)
+
+    def decode_bytes(self, ids: Iterable[int]) -> bytes:
+        """The bytes of a sequence of ids. Invalid ids raise ValueError."""
+        return self._core.decode_bytes(list(ids))
+
+    def decode(self, ids: Iterable[int], errors: str = "replace") -> str:
+        """Decode ids to text; bytes that are not valid UTF-8 follow ``errors``."""
+        return self._core.decode_bytes(list(ids)).decode("utf-8", errors=errors)
+
+    # ---- saving ------------------------------------------------------------------------
+    def to_json(self) -> str:
+        """The HF ``tokenizer.json`` text."""
+        return self._core.to_json()
+
+    def save(self, path: PathLike) -> None:
+        """Save as HF ``tokenizer.json`` (atomic: a temp file renamed into place)."""
+        self._core.save(os.fspath(path))
+
+    def save_tiktoken(self, path: PathLike) -> None:
+        """Save the regular tokens as a tiktoken rank file (atomic). Load it in tiktoken with
+        ``pat_str=tok.pattern`` and ``special_tokens=tok.special_tokens``."""
+        self._core.save_tiktoken(os.fspath(path))
+
+    # ---- python protocol ---------------------------------------------------------------
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (Tokenizer.from_json, (self.to_json(),))
+
+    def __repr__(self) -> str:
+        return (
+            f"<bytepair.Tokenizer vocab_size={self.vocab_size} "
+            f"pretokenizer={self.pretokenizer!r} specials={len(self.special_tokens)}>"
+        )
+
+
+def _as_paths(files: Any) -> Optional[list[str]]:
+    """Paths if ``files`` names files (a path, or a list/tuple of paths); else None."""
+    if isinstance(files, (str, os.PathLike)):
+        return [os.fspath(files)]
+    if isinstance(files, (list, tuple)):
+        if all(isinstance(f, (str, os.PathLike)) for f in files):
+            return [os.fspath(f) for f in files]
+        raise TypeError("a list of inputs must hold only paths (str or os.PathLike)")
+    return None
+
+
+def train(
+    files: Union[PathLike, Iterable[PathLike], Iterable[str]],
+    vocab_size: int,
+    *,
+    pattern: str = "o200k",
+    special_tokens: Iterable[str] = (),
+    min_frequency: int = 2,
+    max_token_length: Optional[int] = None,
+    num_threads: Optional[int] = None,
+    progress: Optional[bool] = None,
+    errors: str = "strict",
+) -> Tokenizer:
+    """Train a byte-level BPE tokenizer.
+
+    ``files``: a path or a list/tuple of paths (UTF-8 text, streamed: memory grows with the
+    number of distinct pretokens, not the corpus size); any other iterable (generator,
+    iterator, dataset column) of str is read as documents, as by :func:`train_from_iterator`.
+
+    ``vocab_size`` counts the 256 byte tokens, the learned tokens and the special tokens.
+    ``pattern``: ``"gpt2"``, ``"cl100k"``, ``"o200k"``, ``"none"`` or a regex.
+    ``min_frequency``: pairs seen fewer times are never merged (training may stop early).
+    ``max_token_length``: no token longer than this many bytes is created.
+    ``num_threads``: default all cores. ``progress``: None = a bar only on a terminal.
+    ``errors``: ``"strict"`` (invalid UTF-8 raises, naming file and byte offset) or
+    ``"replace"`` (U+FFFD).
+
+    Ties between equally frequent pairs go to the smallest ``(left id, right id)``; the result
+    does not depend on the number of threads or on how the text is split into files.
+    """
+    paths = _as_paths(files)
+    if paths is None:
+        if isinstance(files, (bytes, bytearray)):
+            raise TypeError("train() takes paths or an iterable of str, not bytes")
+        return train_from_iterator(
+            files,  # type: ignore[arg-type]
+            vocab_size,
+            pattern=pattern,
+            special_tokens=special_tokens,
+            min_frequency=min_frequency,
+            max_token_length=max_token_length,
+            num_threads=num_threads,
+            progress=progress,
+        )
+    _check_common(vocab_size, min_frequency, max_token_length)
+    if errors not in ("strict", "replace"):
+        raise ValueError(f"errors must be 'strict' or 'replace', not {errors!r}")
+    if not paths:
+        raise ValueError("no input files given")
+    core = _core.train_files(
+        paths,
+        vocab_size,
+        pattern,
+        _specials(special_tokens),
+        min_frequency,
+        max_token_length,
+        num_threads,
+        progress,
+        errors,
+    )
+    return Tokenizer(core)
+
+
+def train_from_iterator(
+    texts: Iterable[str],
+    vocab_size: int,
+    *,
+    pattern: str = "o200k",
+    special_tokens: Iterable[str] = (),
+    min_frequency: int = 2,
+    max_token_length: Optional[int] = None,
+    num_threads: Optional[int] = None,
+    progress: Optional[bool] = None,
+) -> Tokenizer:
+    """Train on an iterable of str, each a whole document (see :func:`train`). The iterable is
+    consumed once, in order, while worker threads count without the GIL."""
+    if isinstance(texts, (str, bytes)):
+        raise TypeError("texts must be an iterable of str, not a single str/bytes")
+    _check_common(vocab_size, min_frequency, max_token_length)
+    core = _core.train_iter(
+        texts,
+        vocab_size,
+        pattern,
+        _specials(special_tokens),
+        min_frequency,
+        max_token_length,
+        num_threads,
+        progress,
+    )
+    return Tokenizer(core)
+
+
+def _specials(special_tokens: Iterable[str]) -> list[str]:
+    if isinstance(special_tokens, str):
+        raise TypeError("special_tokens must be a list of str, not a single str")
+    out = list(special_tokens)
+    for s in out:
+        if not isinstance(s, str):
+            raise TypeError(f"special tokens must be str, got {type(s).__name__}")
+    return out
+
+
+def _check_common(vocab_size: int, min_frequency: int, max_token_length: Optional[int]) -> None:
+    if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
+        raise TypeError("vocab_size must be an int")
+    if vocab_size < 0:
+        raise ValueError(f"vocab_size must be positive, got {vocab_size}")
+    if min_frequency < 0:
+        raise ValueError(f"min_frequency must be >= 0, got {min_frequency}")
+    if max_token_length is not None and max_token_length < 1:
+        raise ValueError(f"max_token_length must be >= 1, got {max_token_length}")
+
+
+def pretokenize(text: str, pattern: str = "o200k") -> list[str]:
+    """Split ``text`` into pretokens with a preset or regex."""
+    return _core.pretokenize(pattern, text)

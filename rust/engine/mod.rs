@@ -1,0 +1,386 @@
+//! THE merge engine: a multiset of token sequences with incrementally maintained pair counts.
+//!
+//! Idea: a corpus (distinct pretokens with counts), a batch (sequences with count 1) or any
+//! other collection of token sequences is stored once, in a flat arena. For every adjacent pair
+//! the engine keeps its weighted count and the list of sequences it may occur in. Applying a
+//! merge `(a, b) -> c` rewrites, in place and left to right, only the sequences listed for
+//! `(a, b)`, and reports the net count change of every pair it touched. Policies sit on top:
+//! the trainer picks the most frequent pair, mixture inference follows a given merge list and
+//! records the deltas, dynamic merging runs the trainer's policy over one batch, supertokens
+//! refuse some pairs.
+//!
+//! Cost: building is O(total symbols). A merge costs O(total length of the sequences that
+//! contain the pair) plus O(changed pairs) hash updates; nothing is ever recounted.
+//!
+//! Invariants kept between calls:
+//! - `counts[p]` = sum over sequences s of `weight[s]` x (number of adjacent occurrences of `p`
+//!   in s, overlapping occurrences included); pairs with count 0 are absent.
+//! - every sequence containing `p` is in `places[p]` (the list may hold stale entries and is
+//!   deduplicated only against its last element); `places` has no key absent from `counts`.
+//! - sequences only shrink; the arena never moves a sequence.
+
+pub mod heap;
+
+use rustc_hash::FxHashMap;
+
+pub use heap::PairHeap;
+
+/// A token id.
+pub type TokenId = u32;
+/// An ordered pair of adjacent tokens `(left, right)`.
+pub type Pair = (TokenId, TokenId);
+
+/// The net effect of one merge on one pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairChange {
+    pub pair: Pair,
+    /// Net change of the weighted count (never 0).
+    pub delta: i64,
+    /// The count after the merge (0 if the pair vanished).
+    pub count: u64,
+}
+
+/// A multiset of token sequences with current pair counts. See the module docs.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    syms: Vec<TokenId>,
+    start: Vec<usize>,
+    len: Vec<u32>,
+    weight: Vec<u64>,
+    counts: FxHashMap<Pair, u64>,
+    places: FxHashMap<Pair, Vec<u32>>,
+    stamp: Vec<u32>,
+    epoch: u32,
+    scratch: FxHashMap<Pair, i64>,
+}
+
+impl Engine {
+    /// An empty engine; add sequences with [`Engine::push`], then call [`Engine::index`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Build and index an engine from `(sequence, weight)` items.
+    pub fn from_sequences<S: AsRef<[TokenId]>>(items: impl IntoIterator<Item = (S, u64)>) -> Self {
+        let mut e = Self::new();
+        for (s, w) in items {
+            e.push(s.as_ref(), w);
+        }
+        e.index();
+        e
+    }
+
+    /// Append a sequence with multiplicity `weight`. Call [`Engine::index`] once after the last
+    /// push, before merging. Returns the sequence's index.
+    pub fn push(&mut self, seq: &[TokenId], weight: u64) -> usize {
+        let i = self.len.len();
+        self.start.push(self.syms.len());
+        self.syms.extend_from_slice(seq);
+        self.len.push(seq.len() as u32);
+        self.weight.push(weight);
+        i
+    }
+
+    /// Count all pairs and record where they occur. O(total symbols).
+    pub fn index(&mut self) {
+        self.counts.clear();
+        self.places.clear();
+        for s in 0..self.len.len() {
+            let w = self.weight[s];
+            if w == 0 {
+                continue;
+            }
+            let seq = &self.syms[self.start[s]..self.start[s] + self.len[s] as usize];
+            for win in seq.windows(2) {
+                let p = (win[0], win[1]);
+                *self.counts.entry(p).or_insert(0) += w;
+                let v = self.places.entry(p).or_default();
+                if v.last() != Some(&(s as u32)) {
+                    v.push(s as u32);
+                }
+            }
+        }
+        self.stamp = vec![0; self.len.len()];
+        self.epoch = 0;
+    }
+
+    /// Number of sequences.
+    pub fn num_sequences(&self) -> usize {
+        self.len.len()
+    }
+
+    /// The current symbols of sequence `i`.
+    pub fn sequence(&self, i: usize) -> &[TokenId] {
+        &self.syms[self.start[i]..self.start[i] + self.len[i] as usize]
+    }
+
+    /// The multiplicity of sequence `i`.
+    pub fn weight(&self, i: usize) -> u64 {
+        self.weight[i]
+    }
+
+    /// Current weighted count of `pair` (0 if absent).
+    pub fn count(&self, pair: Pair) -> u64 {
+        self.counts.get(&pair).copied().unwrap_or(0)
+    }
+
+    /// All pairs with a nonzero count, in no particular order.
+    pub fn pairs(&self) -> impl Iterator<Item = (Pair, u64)> + '_ {
+        self.counts.iter().map(|(&p, &c)| (p, c))
+    }
+
+    /// Number of distinct pairs with a nonzero count.
+    pub fn num_pairs(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Sequences that may contain `pair` (a superset; may hold stale entries).
+    pub fn places(&self, pair: Pair) -> &[u32] {
+        self.places.get(&pair).map_or(&[], |v| v.as_slice())
+    }
+
+    /// Sum over sequences of weight x current length: the number of tokens the multiset
+    /// segments into now.
+    pub fn total_tokens(&self) -> u64 {
+        self.len
+            .iter()
+            .zip(&self.weight)
+            .map(|(&l, &w)| l as u64 * w)
+            .sum()
+    }
+
+    /// Replace the non-overlapping occurrences of `pair`, left to right, in every sequence by
+    /// `new_id`. Fills `changes` with the net count change of each touched pair (the merged
+    /// pair itself included, its count going to 0) and returns the weighted number of
+    /// replacements made. `new_id` may be an existing token.
+    pub fn merge(&mut self, pair: Pair, new_id: TokenId, changes: &mut Vec<PairChange>) -> u64 {
+        changes.clear();
+        let Some(places) = self.places.remove(&pair) else {
+            return 0;
+        };
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.stamp.iter_mut().for_each(|s| *s = 0);
+            self.epoch = 1;
+        }
+        let (a, b) = pair;
+        let mut merged = 0u64;
+        let Engine {
+            syms,
+            start,
+            len,
+            weight,
+            places: all_places,
+            stamp,
+            epoch,
+            scratch,
+            ..
+        } = self;
+        scratch.clear();
+        for &s in &places {
+            let si = s as usize;
+            if stamp[si] == *epoch {
+                continue;
+            }
+            stamp[si] = *epoch;
+            let w = weight[si] as i64;
+            let n = len[si] as usize;
+            let seq = &mut syms[start[si]..start[si] + n];
+            let (mut r, mut out) = (0usize, 0usize);
+            while r < n {
+                if r + 1 < n && seq[r] == a && seq[r + 1] == b {
+                    merged += w as u64;
+                    *scratch.entry(pair).or_insert(0) -= w;
+                    if out > 0 {
+                        let prev = seq[out - 1];
+                        *scratch.entry((prev, a)).or_insert(0) -= w;
+                        *scratch.entry((prev, new_id)).or_insert(0) += w;
+                        note_place(all_places, (prev, new_id), s);
+                    }
+                    if r + 2 < n {
+                        let next = seq[r + 2];
+                        *scratch.entry((b, next)).or_insert(0) -= w;
+                        *scratch.entry((new_id, next)).or_insert(0) += w;
+                        note_place(all_places, (new_id, next), s);
+                    }
+                    seq[out] = new_id;
+                    r += 2;
+                } else {
+                    seq[out] = seq[r];
+                    r += 1;
+                }
+                out += 1;
+            }
+            len[si] = out as u32;
+        }
+        for (&p, &d) in scratch.iter() {
+            let old = self.counts.get(&p).copied().unwrap_or(0);
+            let now = old as i128 + d as i128;
+            debug_assert!(now >= 0, "pair count went negative");
+            let now = now.max(0) as u64;
+            if now == 0 {
+                self.counts.remove(&p);
+                self.places.remove(&p);
+            } else {
+                self.counts.insert(p, now);
+            }
+            if d != 0 {
+                changes.push(PairChange {
+                    pair: p,
+                    delta: d,
+                    count: now,
+                });
+            }
+        }
+        debug_assert_eq!(self.count(pair), 0);
+        merged
+    }
+}
+
+#[inline]
+fn note_place(places: &mut FxHashMap<Pair, Vec<u32>>, p: Pair, s: u32) {
+    let v = places.entry(p).or_default();
+    if v.last() != Some(&s) {
+        v.push(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Obviously-correct recount of all pairs.
+    fn recount(e: &Engine) -> FxHashMap<Pair, u64> {
+        let mut m = FxHashMap::default();
+        for i in 0..e.num_sequences() {
+            for w in e.sequence(i).windows(2) {
+                *m.entry((w[0], w[1])).or_insert(0) += e.weight(i);
+            }
+        }
+        m
+    }
+
+    fn naive_merge(seq: &[u32], pair: Pair, c: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < seq.len() {
+            if i + 1 < seq.len() && (seq[i], seq[i + 1]) == pair {
+                out.push(c);
+                i += 2;
+            } else {
+                out.push(seq[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    fn check(seqs: Vec<(Vec<u32>, u64)>, merges: &[(Pair, u32)]) {
+        let mut e = Engine::from_sequences(seqs.iter().map(|(s, w)| (s.as_slice(), *w)));
+        let mut expect: Vec<Vec<u32>> = seqs.iter().map(|(s, _)| s.clone()).collect();
+        let mut changes = Vec::new();
+        for &(p, c) in merges {
+            let before = recount(&e);
+            let n = e.merge(p, c, &mut changes);
+            for (i, s) in expect.iter_mut().enumerate() {
+                *s = naive_merge(s, p, c);
+                assert_eq!(e.sequence(i), s.as_slice());
+            }
+            let after = recount(&e);
+            let got: FxHashMap<Pair, u64> = e.pairs().collect();
+            assert_eq!(got, after);
+            // reported deltas are exactly the differences
+            for ch in &changes {
+                let b = *before.get(&ch.pair).unwrap_or(&0) as i64;
+                let a = *after.get(&ch.pair).unwrap_or(&0) as i64;
+                assert_eq!(a - b, ch.delta, "{:?}", ch.pair);
+                assert_eq!(a as u64, ch.count);
+            }
+            let reported: usize = changes.len();
+            let real = before
+                .keys()
+                .chain(after.keys())
+                .collect::<std::collections::HashSet<_>>()
+                .into_iter()
+                .filter(|p| before.get(p) != after.get(p))
+                .count();
+            assert_eq!(reported, real);
+            assert_eq!(n, before.get(&p).map_or(0, |_| n));
+            // every sequence holding a pair is listed in its places
+            for (pair, _) in e.pairs() {
+                for i in 0..e.num_sequences() {
+                    if e.sequence(i).windows(2).any(|w| (w[0], w[1]) == pair) {
+                        assert!(e.places(pair).contains(&(i as u32)));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn runs_and_chains() {
+        check(
+            vec![
+                (vec![1, 1, 1], 5),
+                (vec![1, 1, 1, 1], 2),
+                (vec![1, 2, 1, 2, 1, 2], 3),
+                (vec![2, 1, 2, 3], 1),
+                (vec![7], 9),
+                (vec![], 1),
+            ],
+            &[((1, 1), 10), ((1, 2), 11), ((11, 11), 12), ((10, 1), 13), ((2, 3), 14)],
+        );
+    }
+
+    #[test]
+    fn merge_into_existing_id() {
+        // "ab"+"c" after "a"+"bc": the result reuses an existing id.
+        check(
+            vec![(vec![0, 1, 2, 0, 1, 2], 1), (vec![0, 1, 3], 4)],
+            &[((1, 2), 5), ((0, 1), 6), ((0, 5), 7), ((6, 2), 7), ((7, 7), 8)],
+        );
+    }
+
+    #[test]
+    fn merged_count_is_weighted() {
+        let mut e = Engine::from_sequences([(vec![1u32, 1, 1, 1, 1], 3u64)]);
+        let mut ch = Vec::new();
+        assert_eq!(e.merge((1, 1), 9, &mut ch), 6);
+        assert_eq!(e.sequence(0), &[9, 9, 1]);
+        assert_eq!(e.merge((5, 5), 10, &mut ch), 0);
+        assert!(ch.is_empty());
+    }
+
+    #[test]
+    fn random_merge_sequences_match_naive() {
+        // Deterministic pseudo-random sequences over a tiny alphabet (many overlaps).
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rnd = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        for _ in 0..30 {
+            let seqs: Vec<(Vec<u32>, u64)> = (0..20)
+                .map(|_| {
+                    let n = rnd(12) as usize;
+                    ((0..n).map(|_| rnd(3) as u32).collect(), 1 + rnd(4))
+                })
+                .collect();
+            let mut e = Engine::from_sequences(seqs.iter().map(|(s, w)| (s.as_slice(), *w)));
+            let mut merges = Vec::new();
+            let mut next = 100;
+            let mut ch = Vec::new();
+            for _ in 0..8 {
+                let Some((p, _)) = e.pairs().max_by_key(|&(p, c)| (c, std::cmp::Reverse(p))) else {
+                    break;
+                };
+                e.merge(p, next, &mut ch);
+                merges.push((p, next));
+                next += 1;
+            }
+            check(seqs, &merges);
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Hand-written scanner for tiktoken's cl100k_base split pattern
+//! ([`CL100K_PATTERN`](super::CL100K_PATTERN)):
+//!
+//! ```text
+//! '(?i:[sdmt]|ll|ve|re) | [^\r\n\p{L}\p{N}]?+\p{L}++ | \p{N}{1,3}+ | ?[^\s\p{L}\p{N}]++[\r\n]*+
+//! | \s++$ | \s*[\r\n] | \s+(?!\S) | \s
+//! ```
+//!
+//! Idea: the first alternative that matches at a piece start is decided by the first two characters
+//! and the extent of one run, so each piece is found in a single forward pass:
+//! 1. `'` + a contraction, letters case-insensitive (`'S`, `'Ll`, `'ſ` too): the contraction;
+//! 2. a letter: the letter run. A character of `[^\r\n\p{L}\p{N}]` (any whitespace but `\r\n`,
+//!    punctuation, marks) followed by a letter: that character plus the letter run (the `?+` is
+//!    possessive, but when the prefix cannot be taken the letter alternative fails anyway);
+//! 3. a number: up to three of them;
+//! 4. an optional space, then a run of `[^\s\p{L}\p{N}]`, then any `\r`/`\n` run;
+//! 5. whitespace: with `j` the end of the maximal whitespace run: at the end of the text the whole
+//!    run (`\s++$`); else, if the run holds a `\r` or `\n`, up to and including the last of them
+//!    (`\s*[\r\n]` backtracks to it); else all but the last character if there are two or more
+//!    (`\s+(?!\S)`), else the single character.
+//!
+//! Cost: one pass, O(1) work per byte, no allocation.
+//!
+//! Invariant: pieces are non-empty and concatenate to the input; they equal fancy-regex's
+//! `find_iter` on the pattern (tests in this file).
+
+use super::classes::{LETTER, NUM, PREFIX, PUNCT};
+use super::scan::Cursor;
+
+/// Call `f` on each piece of `text`, in order.
+pub(crate) fn split<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
+    let c = Cursor::new(text);
+    let mut i = 0;
+    while i < text.len() {
+        let e = next(c, i);
+        f(&text[i..e]);
+        i = e;
+    }
+}
+
+/// End of the piece starting at `i` (`i < len`).
+#[inline(always)]
+fn next(c: Cursor<'_>, i: usize) -> usize {
+    let b0 = c.byte(i);
+    if b0 == b'\'' {
+        if let Some(e) = c.contraction(i, true) {
+            return e;
+        }
+    }
+    let (k, n) = c.class(i);
+    if k & LETTER != 0 {
+        return c.run(i + n, LETTER);
+    }
+    if k & NUM != 0 {
+        return c.run_max(i + n, NUM, 2);
+    }
+    // Here `k` is PREFIX (whitespace other than \r\n, punctuation, mark) or NL.
+    let (k2, n2) = c.class_or_end(i + n);
+    if k & PREFIX != 0 && k2 & LETTER != 0 {
+        return c.run(i + n + n2, LETTER);
+    }
+    if k & PUNCT != 0 {
+        return c.nl_run(c.run(i + n, PUNCT), false);
+    }
+    if b0 == b' ' && k2 & PUNCT != 0 {
+        return c.nl_run(c.run(i + 1 + n2, PUNCT), false);
+    }
+    let run = c.ws_run(i);
+    if run.end == c.len() {
+        run.end
+    } else if let Some(e) = run.nl_end {
+        e
+    } else if run.last == i {
+        run.end
+    } else {
+        run.last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{self, Preset};
+
+    const P: Preset = Preset::Cl100k;
+
+    #[test]
+    fn cl100k_edge_cases() {
+        testutil::check_edge_cases(P);
+    }
+
+    #[test]
+    fn cl100k_known_pieces() {
+        testutil::check_known(
+            P,
+            "Hello WORLD'S  end\n\n  x 12345 !!'ll\t'Ll \u{a0}x\n  ",
+            &[
+                "Hello", " WORLD", "'S", " ", " end", "\n\n", " ", " x", " ", "123", "45", " !!'",
+                "ll", "\t", "'Ll", " ", "\u{a0}x", "\n  ",
+            ],
+        );
+    }
+
+    #[test]
+    fn cl100k_every_code_point() {
+        testutil::check_every_code_point(P);
+    }
+
+    #[test]
+    fn cl100k_corpus() {
+        testutil::check_corpus(P);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(testutil::proptest_config())]
+        #[test]
+        fn cl100k_matches_regex_tricky(s in testutil::tricky_text()) {
+            testutil::prop_same(P, &s)?;
+        }
+        #[test]
+        fn cl100k_matches_regex_ascii(s in testutil::ascii_text()) {
+            testutil::prop_same(P, &s)?;
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Hand-written scanner for tiktoken's o200k_base split pattern
+//! ([`O200K_PATTERN`](super::O200K_PATTERN)). With `P = [^\r\n\p{L}\p{N}]`,
+//! `U = [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]`, `L = [\p{Ll}\p{Lm}\p{Lo}\p{M}]` and
+//! `C = (?i:'s|'t|'re|'ve|'m|'ll|'d)`:
+//!
+//! ```text
+//! P?U*L+C? | P?U+L*C? | \p{N}{1,3} | ?[^\s\p{L}\p{N}]+[\r\n/]* | \s*[\r\n]+ | \s+(?!\S) | \s+
+//! ```
+//!
+//! Idea: nothing here is possessive, so the scanner replays the backtracking order of the regex,
+//! which collapses to a few cases. For a start `s`, let the maximal `U` run be `s..a`:
+//! * `U*L+C?` from `s` (call it `word(s)`): if the character at `a` is in `L` (then it is `\p{Ll}`,
+//!   being outside `U`), the word is `s..a` + the maximal `L` run + an optional contraction.
+//!   Otherwise `U*` backtracks to the last character of `s..a` that is also in `L` (`\p{Lm}`,
+//!   `\p{Lo}`, `\p{M}`); `L+` then takes exactly that character (the characters after it are
+//!   `\p{Lu}`/`\p{Lt}`, the one at `a` is not in `L`), then the optional contraction. If there is no
+//!   such character, the alternative fails at `s`.
+//! * `U+L*C?` from `s` is only tried once `word(s)` failed, so the character at `a` is not in `L`
+//!   and the match is `s..a` + optional contraction (if `a > s`).
+//!
+//! At a piece start `i` with character `x`, the regex tries, in this order:
+//! 1. `x` in `P`: alternative 1 with the prefix, `word(i+1)`; then without it, which can only
+//!    match if `x` is a mark (in `P`, `U` and `L` at once) and then gives `x` + contraction (the
+//!    failure of `word(i+1)` leaves nothing after `x` in `L`); then alternative 2 with the prefix,
+//!    `i..a` + contraction if the `U` run after `x` is non-empty.
+//! 2. `x` a letter: `word(i)`, else (`x` in `\p{Lu}\p{Lt}`) the `U` run + contraction.
+//! 3. `x` a number: up to three numbers.
+//! 4. an optional space, a run of `[^\s\p{L}\p{N}]`, then any run of `\r`, `\n`, `/`.
+//! 5. whitespace, with the maximal run ending at `j`: if the run holds a `\r`/`\n`, up to and
+//!    including the last one (`\s*[\r\n]+`); else at the end of the text the whole run; else all
+//!    but the last character when there are two or more (`\s+(?!\S)`), else the single character
+//!    (`\s+` can only match one here).
+//!
+//! Cost: one pass, O(1) work per byte except the `U` run of a failed `word(i+1)`, which is scanned
+//! again by the piece that follows (each byte is scanned at most twice); no allocation.
+//!
+//! Invariant: pieces are non-empty and concatenate to the input; they equal fancy-regex's
+//! `find_iter` on the pattern (tests in this file).
+
+use super::classes::{BOTH, LETTER, LOWER, MARK, NUM, OTHER, PREFIX, PUNCT, UPPER};
+use super::scan::Cursor;
+
+/// o200k's `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]`.
+const U: u8 = UPPER | BOTH | MARK;
+/// o200k's `[\p{Ll}\p{Lm}\p{Lo}\p{M}]`.
+const L: u8 = LOWER | BOTH | MARK;
+
+/// Call `f` on each piece of `text`, in order.
+pub(crate) fn split<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
+    let c = Cursor::new(text);
+    let mut i = 0;
+    while i < text.len() {
+        let e = next(c, i);
+        f(&text[i..e]);
+        i = e;
+    }
+}
+
+/// End of `e` plus an optional contraction.
+#[inline(always)]
+fn contraction(c: Cursor<'_>, e: usize) -> usize {
+    c.contraction(e, true).unwrap_or(e)
+}
+
+/// `U*L+C?` anchored at `s`: `Ok(end)`, or `Err(a)` with `a` the end of the maximal `U` run.
+#[inline(always)]
+fn word(c: Cursor<'_>, s: usize) -> Result<usize, usize> {
+    let mut j = s;
+    // End of the last character of the U run seen so far that is also in L.
+    let mut last_l = None;
+    while j < c.len() {
+        let (k, n) = c.class(j);
+        if k & U == 0 {
+            if k & LOWER != 0 {
+                return Ok(contraction(c, c.run(j + n, L)));
+            }
+            break;
+        }
+        j += n;
+        if k & L != 0 {
+            last_l = Some(j);
+        }
+    }
+    match last_l {
+        Some(e) => Ok(contraction(c, e)),
+        None => Err(j),
+    }
+}
+
+/// End of the piece starting at `i` (`i < len`).
+#[inline(always)]
+fn next(c: Cursor<'_>, i: usize) -> usize {
+    let (k, n) = c.class(i);
+    if k & LETTER != 0 {
+        return match word(c, i) {
+            Ok(e) => e,
+            // `x` is \p{Lu} or \p{Lt}, so the U run is not empty.
+            Err(a) => contraction(c, a),
+        };
+    }
+    if k & NUM != 0 {
+        return c.run_max(i + n, NUM, 2);
+    }
+    if k & PREFIX != 0 {
+        match word(c, i + n) {
+            Ok(e) => return e,
+            Err(_) if k == MARK => return contraction(c, i + n),
+            Err(a) if a > i + n => return contraction(c, a),
+            Err(_) => {}
+        }
+        if k == OTHER {
+            return c.nl_run(c.run(i + n, PUNCT), true);
+        }
+        if c.byte(i) == b' ' {
+            let (k2, n2) = c.class_or_end(i + 1);
+            if k2 & PUNCT != 0 {
+                return c.nl_run(c.run(i + 1 + n2, PUNCT), true);
+            }
+        }
+    }
+    let run = c.ws_run(i);
+    if let Some(e) = run.nl_end {
+        e
+    } else if run.end == c.len() || run.last == i {
+        run.end
+    } else {
+        run.last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{self, Preset};
+
+    const P: Preset = Preset::O200k;
+
+    #[test]
+    fn o200k_edge_cases() {
+        testutil::check_edge_cases(P);
+    }
+
+    #[test]
+    fn o200k_known_pieces() {
+        testutil::check_known(
+            P,
+            "HELLOworld DON'T 中文ABC \u{301}ABC !ABC x\n/ 1234\n  ",
+            &[
+                "HELLOworld",
+                " DON'T",
+                " 中文",
+                "ABC",
+                " \u{301}",
+                "ABC",
+                " !",
+                "ABC",
+                " x",
+                "\n",
+                "/",
+                " ",
+                "123",
+                "4",
+                "\n",
+                "  ",
+            ],
+        );
+    }
+
+    #[test]
+    fn o200k_every_code_point() {
+        testutil::check_every_code_point(P);
+    }
+
+    #[test]
+    fn o200k_corpus() {
+        testutil::check_corpus(P);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(testutil::proptest_config())]
+        #[test]
+        fn o200k_matches_regex_tricky(s in testutil::tricky_text()) {
+            testutil::prop_same(P, &s)?;
+        }
+        #[test]
+        fn o200k_matches_regex_ascii(s in testutil::ascii_text()) {
+            testutil::prop_same(P, &s)?;
+        }
+    }
+}

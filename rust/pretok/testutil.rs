@@ -1,0 +1,371 @@
+//! Test harness of the preset scanners (compiled for tests only): the fancy-regex reference, the
+//! comparisons, the proptest strategies, the corpus walk and an `#[ignore]`d throughput benchmark.
+//!
+//! Every check compares full piece sequences of a scanner with `RegexSplitter` (fancy-regex
+//! `find_iter`) on the exact preset pattern, and reports the first differing piece with its byte
+//! offset. Corpus: `../shared/corpus` relative to the crate root (skipped, with a message, when
+//! absent). Debug builds check a sample of the code points and the first 2 MB of each corpus file
+//! so that a plain `cargo test` stays quick; `cargo test --release` checks everything.
+//!
+//! Benchmark: `cargo test --release pretok::testutil::bench -- --ignored --nocapture`.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use proptest::prelude::*;
+
+use super::{RegexSplitter, CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Preset {
+    Gpt2,
+    Cl100k,
+    O200k,
+}
+
+pub(crate) const ALL: [Preset; 3] = [Preset::Gpt2, Preset::Cl100k, Preset::O200k];
+
+impl Preset {
+    fn pattern(self) -> &'static str {
+        match self {
+            Preset::Gpt2 => GPT2_PATTERN,
+            Preset::Cl100k => CL100K_PATTERN,
+            Preset::O200k => O200K_PATTERN,
+        }
+    }
+
+    /// The fancy-regex reference (built once per preset; `fancy_regex::Regex` is `Sync`).
+    fn reference(self) -> &'static RegexSplitter {
+        static REFS: [OnceLock<RegexSplitter>; 3] =
+            [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        REFS[self as usize]
+            .get_or_init(|| RegexSplitter::new(self.pattern()).expect("preset patterns compile"))
+    }
+
+    pub(crate) fn fast_split<'a>(self, text: &'a str, f: impl FnMut(&'a str)) {
+        match self {
+            Preset::Gpt2 => super::gpt2::split(text, f),
+            Preset::Cl100k => super::cl100k::split(text, f),
+            Preset::O200k => super::o200k::split(text, f),
+        }
+    }
+
+    pub(crate) fn fast(self, text: &str) -> Vec<&str> {
+        let mut v = Vec::new();
+        self.fast_split(text, |p| v.push(p));
+        v
+    }
+
+    pub(crate) fn slow(self, text: &str) -> Vec<&str> {
+        let mut v = Vec::new();
+        self.reference()
+            .split(text, |p| v.push(p))
+            .expect("reference regex runs");
+        v
+    }
+}
+
+/// `Ok` if the scanner and the regex give the same pieces, else a description of the first
+/// difference.
+pub(crate) fn compare(p: Preset, text: &str) -> Result<(), String> {
+    let fast = p.fast(text);
+    let slow = p.slow(text);
+    if fast == slow {
+        return Ok(());
+    }
+    let i = fast
+        .iter()
+        .zip(&slow)
+        .position(|(a, b)| a != b)
+        .unwrap_or(fast.len().min(slow.len()));
+    let offset: usize = slow[..i].iter().map(|s| s.len()).sum();
+    let lo = i.saturating_sub(3);
+    Err(format!(
+        "{p:?}: first difference at piece {i} (byte {offset}) of {} bytes\n  scanner: {:?}\n  regex:   {:?}",
+        text.len(),
+        &fast[lo..(i + 3).min(fast.len())],
+        &slow[lo..(i + 3).min(slow.len())],
+    ))
+}
+
+#[track_caller]
+pub(crate) fn assert_same(p: Preset, text: &str) {
+    if let Err(e) = compare(p, text) {
+        if text.len() <= 200 {
+            panic!("{e}\n  input: {text:?}");
+        }
+        panic!("{e}");
+    }
+}
+
+pub(crate) fn prop_same(p: Preset, text: &str) -> Result<(), TestCaseError> {
+    compare(p, text).map_err(TestCaseError::fail)
+}
+
+/// Both the regex and the scanner give `expected` (so the reference itself is pinned down too).
+#[track_caller]
+pub(crate) fn check_known(p: Preset, text: &str, expected: &[&str]) {
+    assert_eq!(p.slow(text), expected, "regex on {text:?}");
+    assert_eq!(p.fast(text), expected, "scanner on {text:?}");
+}
+
+/// Small pieces that exercise every branch of the three patterns.
+const ATOMS: &[&str] = &[
+    " ", "  ", "\t", "\n", "\r", "\r\n", "\u{b}", "\u{a0}", "\u{3000}", "\u{2028}", "\u{85}",
+    "\u{1680}", "'", "'s", "'S", "'t", "'T", "'ll", "'Ll", "'LL", "'ve", "'VE", "'re", "'rE", "'m",
+    "'M", "'d", "'D", "'ſ", "'x", "s", "l", "e", "a", "z", "A", "Z", "ǅ", "ʰ", "中", "ß", "é",
+    "\u{301}", "\u{20dd}", "1", "٣", "²", "½", "Ⅻ", "!", "/", ".", "-", "😀", "\u{200d}", "\u{0}",
+    "\u{1f}", "\u{7f}", "K",
+];
+
+/// Hand-picked inputs, then every concatenation of two and of three atoms.
+pub(crate) fn check_edge_cases(p: Preset) {
+    let hand = [
+        "",
+        " ",
+        "   ",
+        "\n",
+        "\r\n",
+        "\r\n\r\n",
+        " \r\n ",
+        "a \r\n \r\n  b",
+        "x\n\n\n",
+        "x   ",
+        "x   \n",
+        "x \t\u{a0}y",
+        "\u{3000}\u{3000}中文",
+        "a\u{2028}\u{2028}b",
+        "don't I'LL we'Re you'VE he'd she'S it'ſ",
+        "''s ''' 's 'S '",
+        "HELLOworld HeLLo CamelCase ǅemal ʰa aʰ Aʰ ʰA",
+        "中文ABC abc中文 ABC中文def",
+        "e\u{301}\u{301} \u{301}\u{301}a !\u{301} \u{301}",
+        "\u{301}'s A\u{301}'S a\u{301}'t",
+        "12345678 ٣٣٣٣ ²³¹ 1٣²x",
+        "a/b//c !/\n/ !!\r\n\r\n//x",
+        "😀😀 👍🏽 a😀b \u{200d}",
+        "   \t\t  x\t\ty",
+        "\u{85}\u{85}a",
+        "tab\tand\u{b}vertical\u{c}feed",
+    ];
+    for t in hand {
+        assert_same(p, t);
+    }
+    let mut buf = String::new();
+    for a in ATOMS {
+        for b in ATOMS {
+            buf.clear();
+            buf.push_str(a);
+            buf.push_str(b);
+            assert_same(p, &buf);
+            for c in ATOMS {
+                buf.truncate(a.len() + b.len());
+                buf.push_str(c);
+                assert_same(p, &buf);
+            }
+        }
+    }
+}
+
+/// Every code point (a sample in debug builds) in many left and right contexts.
+pub(crate) fn check_every_code_point(p: Preset) {
+    let step = if cfg!(debug_assertions) { 61 } else { 1 };
+    let chars: Vec<char> = (0..=0x10_FFFFu32)
+        .step_by(step)
+        .filter_map(char::from_u32)
+        .collect();
+    let mut text = String::new();
+    for chunk in chars.chunks(2048) {
+        text.clear();
+        for &x in chunk {
+            // Each `{x}` sees a different neighbour on each side.
+            text.push_str(&format!(
+                "{x}{x} a{x}A{x}'s{x}\u{301}{x}1{x}!{x} {x}\n{x}中{x}ǅ{x}ʰ{x}\u{301}{x}'S\t{x}a\u{a0}{x}  "
+            ));
+        }
+        assert_same(p, &text);
+    }
+}
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
+}
+
+/// `en.txt`, `code/*.txt`, `langs/*.txt` of the shared corpus (empty if absent).
+pub(crate) fn corpus_files() -> Vec<PathBuf> {
+    let dir = corpus_dir();
+    let mut files = vec![dir.join("en.txt")];
+    for sub in ["code", "langs"] {
+        if let Ok(rd) = std::fs::read_dir(dir.join(sub)) {
+            let mut v: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+                .collect();
+            v.sort();
+            files.extend(v);
+        }
+    }
+    files.retain(|f| f.is_file());
+    files
+}
+
+/// The first `max` bytes of `s`, cut back to a character boundary.
+fn prefix(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+pub(crate) fn check_corpus(p: Preset) {
+    let files = corpus_files();
+    if files.is_empty() {
+        eprintln!(
+            "skipping the corpus check: no corpus at {}",
+            corpus_dir().display()
+        );
+        return;
+    }
+    let limit = if cfg!(debug_assertions) {
+        2 << 20
+    } else {
+        usize::MAX
+    };
+    if cfg!(debug_assertions) {
+        eprintln!("debug build: checking only the first 2 MB of each corpus file");
+    }
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("corpus files are UTF-8");
+        let text = prefix(&text, limit);
+        if let Err(e) = compare(p, text) {
+            panic!("{}: {e}", f.display());
+        }
+    }
+}
+
+pub(crate) fn proptest_config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 5000,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Strings biased toward the characters the patterns treat specially.
+pub(crate) fn tricky_text() -> impl Strategy<Value = String> {
+    let atom = prop_oneof![
+        8 => proptest::sample::select(ATOMS).prop_map(str::to_string),
+        2 => any::<char>().prop_map(String::from),
+        2 => "[a-zA-Z]{1,6}",
+        1 => "[ \t\r\n]{1,5}",
+        1 => "[0-9]{1,5}",
+    ];
+    proptest::collection::vec(atom, 0..40).prop_map(|v| v.concat())
+}
+
+/// ASCII strings dense in apostrophes, contraction letters, whitespace, digits and slashes.
+pub(crate) fn ascii_text() -> impl Strategy<Value = String> {
+    "[ 'sStTmMdDlLvVrReEaA09\t\r\n!/.]{0,64}"
+}
+
+#[test]
+fn contraction_folds_match_regex_syntax() {
+    use regex_syntax::hir::{Class, HirKind};
+    // What `(?i:x)` matches for each contraction letter must be ASCII upper/lower plus 'ſ' for 's'
+    // (the only extra character `Cursor::contraction` accepts).
+    for x in "sdmtlvre".chars() {
+        let hir = regex_syntax::parse(&format!("(?i:{x})")).expect("parses");
+        let HirKind::Class(Class::Unicode(cls)) = hir.kind() else {
+            panic!("(?i:{x}) is not a class");
+        };
+        let mut got: Vec<char> = cls
+            .ranges()
+            .iter()
+            .flat_map(|r| r.start()..=r.end())
+            .collect();
+        got.sort();
+        let mut want = vec![x.to_ascii_uppercase(), x];
+        if x == 's' {
+            want.push('ſ');
+        }
+        want.sort();
+        assert_eq!(got, want, "(?i:{x})");
+    }
+}
+
+#[test]
+fn presets_through_pretokenizer_match_regex() {
+    let text = "Hello, WORLD's 123 \u{3000}中文\r\n  ";
+    for p in ALL {
+        let pt = super::Pretokenizer::new(p.pattern()).expect("preset");
+        assert_eq!(pt.pattern(), Some(p.pattern()));
+        assert_eq!(pt.pieces(text).expect("split"), p.slow(text), "{p:?}");
+    }
+}
+
+/// Throughput of the scanners and of fancy-regex on the shared corpus. Prints MB/s.
+#[test]
+#[ignore = "benchmark; run with --release --ignored --nocapture"]
+fn bench() {
+    let dir = corpus_dir();
+    let read = |f: &Path| std::fs::read_to_string(f).ok();
+    let mut inputs: Vec<(String, String)> = Vec::new();
+    if let Some(t) = read(&dir.join("en.txt")) {
+        inputs.push(("en.txt".into(), t));
+    }
+    for sub in ["code", "langs"] {
+        let cat: String = corpus_files()
+            .iter()
+            .filter(|f| f.parent().is_some_and(|d| d.ends_with(sub)))
+            .filter_map(|f| read(f))
+            .collect();
+        if !cat.is_empty() {
+            inputs.push((format!("{sub}/*"), cat));
+        }
+    }
+    if inputs.is_empty() {
+        eprintln!("skipping the benchmark: no corpus at {}", dir.display());
+        return;
+    }
+    let mb_s = |bytes: usize, secs: f64| bytes as f64 / 1e6 / secs;
+    println!(
+        "{:<8} {:<8} {:>9} {:>14} {:>14} {:>7}",
+        "preset", "input", "MB", "scanner MB/s", "fancy MB/s", "ratio"
+    );
+    for (name, text) in &inputs {
+        for p in ALL {
+            let mut best = f64::INFINITY;
+            let mut n_fast = 0usize;
+            for _ in 0..5 {
+                let t = Instant::now();
+                let mut n = 0usize;
+                p.fast_split(text, |s| {
+                    std::hint::black_box(s);
+                    n += 1;
+                });
+                best = best.min(t.elapsed().as_secs_f64());
+                n_fast = n;
+            }
+            let t = Instant::now();
+            let mut n_slow = 0usize;
+            p.reference()
+                .split(text, |s| {
+                    std::hint::black_box(s);
+                    n_slow += 1;
+                })
+                .expect("reference regex runs");
+            let slow = t.elapsed().as_secs_f64();
+            assert_eq!(n_fast, n_slow);
+            println!(
+                "{:<8} {:<8} {:>9.1} {:>14.0} {:>14.1} {:>6.1}x",
+                format!("{p:?}"),
+                name,
+                text.len() as f64 / 1e6,
+                mb_s(text.len(), best),
+                mb_s(text.len(), slow),
+                slow / best
+            );
+        }
+    }
+}

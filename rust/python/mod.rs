@@ -1,0 +1,429 @@
+//! PyO3 bindings: argument conversion, GIL release around all heavy work, and errors mapped to
+//! Python exceptions. No algorithm lives here.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use rustc_hash::FxHashSet;
+
+use crate::count::{self, Chunk, Utf8Errors};
+use crate::error::Error;
+use crate::formats::{hf, tiktoken, write_atomic};
+use crate::pretok::Pretokenizer;
+use crate::train::{self, TrainConfig};
+use crate::Tokenizer;
+
+fn to_py(e: Error) -> PyErr {
+    match e {
+        Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            PyFileNotFoundError::new_err(e.to_string())
+        }
+        Error::Io { .. } => PyOSError::new_err(e.to_string()),
+        Error::Interrupted => PyKeyboardInterrupt::new_err("interrupted"),
+        other => PyValueError::new_err(other.to_string()),
+    }
+}
+
+fn threads(n: Option<usize>) -> usize {
+    n.filter(|&n| n > 0).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
+}
+
+/// A byte-level BPE tokenizer (immutable; safe to share between threads).
+#[pyclass(frozen, module = "bytepair._core", name = "Tokenizer")]
+pub struct PyTokenizer {
+    inner: Arc<Tokenizer>,
+}
+
+impl PyTokenizer {
+    fn wrap(t: Tokenizer) -> Self {
+        Self { inner: Arc::new(t) }
+    }
+}
+
+fn check_ids(ids: &[i64], size: usize) -> PyResult<Vec<u32>> {
+    ids.iter()
+        .enumerate()
+        .map(|(i, &id)| {
+            if id < 0 || id as u64 > u32::MAX as u64 {
+                Err(PyValueError::new_err(format!(
+                    "invalid token id {id} at position {i} (vocabulary size {size})"
+                )))
+            } else {
+                Ok(id as u32)
+            }
+        })
+        .collect()
+}
+
+#[pymethods]
+impl PyTokenizer {
+    /// Encode, treating special tokens as plain text.
+    fn encode_ordinary(&self, py: Python<'_>, text: &str) -> PyResult<Vec<u32>> {
+        let t = &self.inner;
+        py.detach(|| t.encode_ordinary(text)).map_err(to_py)
+    }
+
+    /// Encode; the special tokens listed in `allowed` become their ids.
+    #[pyo3(signature = (text, allowed=Vec::new()))]
+    fn encode(&self, py: Python<'_>, text: &str, allowed: Vec<String>) -> PyResult<Vec<u32>> {
+        let t = &self.inner;
+        py.detach(|| {
+            let set: FxHashSet<&str> = allowed.iter().map(String::as_str).collect();
+            t.encode_with_specials(text, &set)
+        })
+        .map_err(to_py)
+    }
+
+    /// Encode many texts in parallel (GIL released).
+    #[pyo3(signature = (texts, allowed=Vec::new(), num_threads=None))]
+    fn encode_batch(
+        &self,
+        py: Python<'_>,
+        texts: Vec<String>,
+        allowed: Vec<String>,
+        num_threads: Option<usize>,
+    ) -> PyResult<Vec<Vec<u32>>> {
+        let t = &self.inner;
+        let n = threads(num_threads);
+        py.detach(|| {
+            use rayon::prelude::*;
+            let set: FxHashSet<&str> = allowed.iter().map(String::as_str).collect();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| Error::invalid(e.to_string()))?;
+            pool.install(|| {
+                texts
+                    .par_iter()
+                    .map(|s| t.encode_with_specials(s, &set))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+        })
+        .map_err(to_py)
+    }
+
+    /// The first special token in `text` that is in `among` (any special token if `None`).
+    #[pyo3(signature = (text, among=None))]
+    fn find_special(&self, text: &str, among: Option<Vec<String>>) -> Option<String> {
+        let set: Option<FxHashSet<&str>> = among
+            .as_ref()
+            .map(|v| v.iter().map(String::as_str).collect());
+        self.inner
+            .find_special(text, set.as_ref())
+            .map(str::to_string)
+    }
+
+    fn decode_bytes<'py>(&self, py: Python<'py>, ids: Vec<i64>) -> PyResult<Bound<'py, PyBytes>> {
+        let ids = check_ids(&ids, self.inner.vocab().size())?;
+        let t = &self.inner;
+        let b = py.detach(|| t.decode_bytes(&ids)).map_err(to_py)?;
+        Ok(PyBytes::new(py, &b))
+    }
+
+    /// Total vocabulary size (regular + special tokens).
+    #[getter]
+    fn vocab_size(&self) -> usize {
+        self.inner.vocab().size()
+    }
+
+    /// Number of regular (non-special) tokens.
+    #[getter]
+    fn num_regular_tokens(&self) -> usize {
+        self.inner.vocab().num_tokens()
+    }
+
+    /// The split regex, or None for the `none` pretokenizer.
+    #[getter]
+    fn pattern(&self) -> Option<String> {
+        self.inner.pretokenizer().pattern().map(str::to_string)
+    }
+
+    /// `gpt2`, `cl100k`, `o200k`, `none` or `custom`.
+    #[getter]
+    fn pretokenizer(&self) -> &'static str {
+        self.inner.pretokenizer().name()
+    }
+
+    fn merges<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let v = self.inner.vocab();
+        let items: Vec<Bound<'py, PyTuple>> = v
+            .merges()
+            .iter()
+            .map(|m| {
+                let a = PyBytes::new(py, v.token(m.pair.0).unwrap_or_default());
+                let b = PyBytes::new(py, v.token(m.pair.1).unwrap_or_default());
+                PyTuple::new(py, [a, b])
+            })
+            .collect::<PyResult<_>>()?;
+        PyList::new(py, items)
+    }
+
+    /// Merges as `(left id, right id, result id)`.
+    fn merge_ids(&self) -> Vec<(u32, u32, u32)> {
+        self.inner
+            .vocab()
+            .merges()
+            .iter()
+            .map(|m| (m.pair.0, m.pair.1, m.result))
+            .collect()
+    }
+
+    fn special_tokens<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (s, id) in self.inner.vocab().specials() {
+            d.set_item(s, id)?;
+        }
+        Ok(d)
+    }
+
+    fn get_vocab<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (id, t) in self.inner.vocab().tokens().iter().enumerate() {
+            d.set_item(PyBytes::new(py, t), id)?;
+        }
+        Ok(d)
+    }
+
+    fn token_to_id(&self, token: &[u8]) -> Option<u32> {
+        let v = self.inner.vocab();
+        v.id(token).or_else(|| {
+            std::str::from_utf8(token)
+                .ok()
+                .and_then(|s| v.special_id(s))
+        })
+    }
+
+    fn id_to_token<'py>(&self, py: Python<'py>, id: i64) -> PyResult<Bound<'py, PyBytes>> {
+        let ids = check_ids(&[id], self.inner.vocab().size())?;
+        match self.inner.vocab().bytes_of(ids[0]) {
+            Some(b) => Ok(PyBytes::new(py, b)),
+            None => Err(PyValueError::new_err(format!(
+                "invalid token id {id} (vocabulary size {})",
+                self.inner.vocab().size()
+            ))),
+        }
+    }
+
+    /// Figures of the training run that produced this tokenizer (None if loaded).
+    fn train_stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(s) = self.inner.stats() else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("corpus_bytes", s.corpus_bytes)?;
+        d.set_item("pretokens", s.pretokens)?;
+        d.set_item("distinct_pretokens", s.distinct_pretokens)?;
+        d.set_item("corpus_tokens", s.corpus_tokens)?;
+        d.set_item("bytes_per_token", s.bytes_per_token())?;
+        d.set_item("merges", s.merges)?;
+        d.set_item("seconds_count", s.seconds_count)?;
+        d.set_item("seconds_merge", s.seconds_merge)?;
+        Ok(Some(d))
+    }
+
+    /// HF `tokenizer.json` text.
+    fn to_json(&self, py: Python<'_>) -> String {
+        let t = &self.inner;
+        py.detach(|| hf::to_json(t))
+    }
+
+    /// tiktoken rank file text.
+    fn to_tiktoken(&self, py: Python<'_>) -> String {
+        let t = &self.inner;
+        py.detach(|| tiktoken::to_rank_file(t.vocab()))
+    }
+
+    /// Save as HF `tokenizer.json` (atomic).
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let t = &self.inner;
+        py.detach(|| write_atomic(&path, hf::to_json(t).as_bytes()))
+            .map_err(to_py)
+    }
+
+    /// Save as a tiktoken rank file (atomic).
+    fn save_tiktoken(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let t = &self.inner;
+        py.detach(|| write_atomic(&path, tiktoken::to_rank_file(t.vocab()).as_bytes()))
+            .map_err(to_py)
+    }
+
+    /// Parse `tokenizer.json` text (`origin` names it in errors).
+    #[staticmethod]
+    #[pyo3(signature = (text, origin="<string>"))]
+    fn from_json(py: Python<'_>, text: &str, origin: &str) -> PyResult<Self> {
+        let origin = PathBuf::from(origin);
+        py.detach(|| hf::from_json(text.as_bytes(), &origin))
+            .map(Self::wrap)
+            .map_err(to_py)
+    }
+
+    /// Load a `tokenizer.json` file.
+    #[staticmethod]
+    fn from_file(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        py.detach(|| {
+            let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            hf::from_json(&data, &path)
+        })
+        .map(Self::wrap)
+        .map_err(to_py)
+    }
+
+    /// Load a tiktoken rank file with a pattern (preset name or regex) and special tokens.
+    #[staticmethod]
+    #[pyo3(signature = (path, pattern, special_tokens=Vec::new()))]
+    fn from_tiktoken(
+        py: Python<'_>,
+        path: PathBuf,
+        pattern: &str,
+        special_tokens: Vec<(String, u32)>,
+    ) -> PyResult<Self> {
+        py.detach(|| {
+            let pretok = Pretokenizer::new(pattern)?;
+            let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            let vocab = tiktoken::from_rank_file(&data, &path, special_tokens)?;
+            Tokenizer::new(vocab, pretok)
+        })
+        .map(Self::wrap)
+        .map_err(to_py)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn config(
+    vocab_size: usize,
+    special_tokens: Vec<String>,
+    min_frequency: u64,
+    max_token_length: Option<usize>,
+    progress: Option<bool>,
+) -> TrainConfig {
+    TrainConfig {
+        vocab_size,
+        min_frequency,
+        max_token_length,
+        special_tokens,
+        progress: crate::progress::Progress::enabled(progress),
+    }
+}
+
+/// Train on text files (read and counted in parallel with the GIL released).
+#[pyfunction]
+#[pyo3(signature = (paths, vocab_size, pattern, special_tokens, min_frequency, max_token_length, num_threads, progress, errors))]
+#[allow(clippy::too_many_arguments)]
+fn train_files(
+    py: Python<'_>,
+    paths: Vec<PathBuf>,
+    vocab_size: usize,
+    pattern: &str,
+    special_tokens: Vec<String>,
+    min_frequency: u64,
+    max_token_length: Option<usize>,
+    num_threads: Option<usize>,
+    progress: Option<bool>,
+    errors: &str,
+) -> PyResult<PyTokenizer> {
+    let errors: Utf8Errors = errors.parse().map_err(to_py)?;
+    let cfg = config(vocab_size, special_tokens, min_frequency, max_token_length, progress);
+    let n = threads(num_threads);
+    py.detach(|| train::train_files(&paths, pattern, &cfg, n, errors))
+        .map(PyTokenizer::wrap)
+        .map_err(to_py)
+}
+
+/// Train on an iterable of str. The iterable is consumed on this thread (it needs the GIL);
+/// counting runs on worker threads without it, and merging with the GIL released.
+#[pyfunction]
+#[pyo3(signature = (texts, vocab_size, pattern, special_tokens, min_frequency, max_token_length, num_threads, progress))]
+#[allow(clippy::too_many_arguments)]
+fn train_iter(
+    py: Python<'_>,
+    texts: &Bound<'_, PyAny>,
+    vocab_size: usize,
+    pattern: &str,
+    special_tokens: Vec<String>,
+    min_frequency: u64,
+    max_token_length: Option<usize>,
+    num_threads: Option<usize>,
+    progress: Option<bool>,
+) -> PyResult<PyTokenizer> {
+    let cfg = config(vocab_size, special_tokens, min_frequency, max_token_length, progress);
+    cfg.validate().map_err(to_py)?;
+    let pretok = Pretokenizer::new(pattern).map_err(|e| to_py(e.into()))?;
+    let counter = count::Counter::new(pretok.clone(), &cfg.special_tokens).map_err(to_py)?;
+    let n = threads(num_threads);
+    let iter = texts.try_iter()?;
+    let bar = crate::progress::Progress::bytes(cfg.progress, "counting", None);
+    let mut py_err: Option<PyErr> = None;
+    let t0 = std::time::Instant::now();
+    let counts = count::count_parallel(&counter, n, Utf8Errors::Strict, &[], &bar, |push| {
+        const BATCH: usize = 1 << 20;
+        let mut batch: Vec<String> = Vec::new();
+        let mut size = 0usize;
+        for (i, item) in iter.enumerate() {
+            let s: String = match item.and_then(|o| o.extract::<String>()) {
+                Ok(s) => s,
+                Err(e) => {
+                    py_err = Some(e);
+                    return Err(Error::Interrupted);
+                }
+            };
+            size += s.len();
+            batch.push(s);
+            if size >= BATCH {
+                if i % 64 == 0 {
+                    if let Err(e) = py.check_signals() {
+                        py_err = Some(e);
+                        return Err(Error::Interrupted);
+                    }
+                }
+                let b = std::mem::take(&mut batch);
+                size = 0;
+                py.detach(|| push(Chunk::Texts(b)))?;
+            }
+        }
+        if !batch.is_empty() {
+            py.detach(|| push(Chunk::Texts(batch)))?;
+        }
+        Ok(())
+    });
+    bar.finish();
+    if let Some(e) = py_err {
+        return Err(e);
+    }
+    let counts = counts.map_err(to_py)?;
+    let seconds_count = t0.elapsed().as_secs_f64();
+    py.detach(|| {
+        let (vocab, mut stats) = train::train_from_counts(&counts, &cfg)?;
+        stats.seconds_count = seconds_count;
+        Ok(Tokenizer::new(vocab, pretok)?.with_stats(stats))
+    })
+    .map(PyTokenizer::wrap)
+    .map_err(to_py)
+}
+
+/// Split text into pretokens with a preset or regex (for inspection and tests).
+#[pyfunction]
+fn pretokenize(py: Python<'_>, pattern: &str, text: &str) -> PyResult<Vec<String>> {
+    py.detach(|| {
+        let p = Pretokenizer::new(pattern)?;
+        Ok::<_, Error>(p.pieces(text)?.into_iter().map(str::to_string).collect())
+    })
+    .map_err(to_py)
+}
+
+#[pymodule]
+#[pyo3(name = "_core")]
+fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyTokenizer>()?;
+    m.add_function(wrap_pyfunction!(train_files, m)?)?;
+    m.add_function(wrap_pyfunction!(train_iter, m)?)?;
+    m.add_function(wrap_pyfunction!(pretokenize, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,322 @@
+//! The BPE trainer: the merge engine plus the policy "merge the most frequent pair".
+//!
+//! Phases: (1) count pretokens ([`crate::count`]); (2) load the distinct pretokens of two or
+//! more bytes into the engine, weighted by their counts; (3) build the heap of all pairs;
+//! (4) merge loop: pop the best pair, give it a token, apply it, push the pairs it created.
+//!
+//! Tie-break (deterministic, independent of thread count and input order): the highest count
+//! wins; among equal counts, the smallest `(left id, right id)`. Token ids: bytes are 0..=255,
+//! learned tokens follow in merge order, special tokens come last in the order given.
+//! A merge whose bytes are already a token (possible: "ab"+"c" after "a"+"bc") is recorded and
+//! applied with the existing id, and the vocabulary does not grow (as in HF tokenizers).
+//! Stops when the vocabulary is full or the best count is below `min_frequency`.
+
+use std::cmp::Reverse;
+use std::time::Instant;
+
+use crate::count::PretokenCounts;
+use crate::engine::{Engine, PairHeap, TokenId};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::vocab::{Merge, Vocab};
+
+/// Training parameters (the corpus comes separately, as pretoken counts).
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    /// Total vocabulary: 256 bytes + learned tokens + special tokens.
+    pub vocab_size: usize,
+    /// Pairs seen fewer times are never merged (at least 1).
+    pub min_frequency: u64,
+    /// Tokens longer than this many bytes are never created.
+    pub max_token_length: Option<usize>,
+    pub special_tokens: Vec<String>,
+    pub progress: bool,
+}
+
+impl TrainConfig {
+    /// Check the parameters before any work is done.
+    pub fn validate(&self) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        for s in &self.special_tokens {
+            if s.is_empty() {
+                return Err(Error::invalid("special tokens must not be empty strings"));
+            }
+            if !seen.insert(s) {
+                return Err(Error::invalid(format!("duplicate special token {s:?}")));
+            }
+        }
+        let min = 256 + self.special_tokens.len();
+        if self.vocab_size < min {
+            return Err(Error::invalid(format!(
+                "vocab_size {} is smaller than the 256 byte tokens plus {} special token(s) = {min}",
+                self.vocab_size,
+                self.special_tokens.len()
+            )));
+        }
+        if self.vocab_size > u32::MAX as usize {
+            return Err(Error::invalid("vocab_size must fit in 32 bits"));
+        }
+        if self.max_token_length == Some(0) {
+            return Err(Error::invalid("max_token_length must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Figures of a training run.
+#[derive(Debug, Clone, Default)]
+pub struct TrainStats {
+    /// Bytes of training text (special tokens excluded).
+    pub corpus_bytes: u64,
+    /// Pretokens in the corpus, with multiplicity.
+    pub pretokens: u64,
+    pub distinct_pretokens: u64,
+    /// Tokens the training corpus encodes to with the learned merges.
+    pub corpus_tokens: u64,
+    pub merges: u64,
+    pub seconds_count: f64,
+    pub seconds_merge: f64,
+}
+
+impl TrainStats {
+    pub fn bytes_per_token(&self) -> f64 {
+        if self.corpus_tokens == 0 {
+            0.0
+        } else {
+            self.corpus_bytes as f64 / self.corpus_tokens as f64
+        }
+    }
+}
+
+/// Train on pretoken counts. Returns the vocabulary and the run's figures (timings of the
+/// counting phase are the caller's to fill in).
+pub fn train_from_counts(counts: &PretokenCounts, cfg: &TrainConfig) -> Result<(Vocab, TrainStats)> {
+    cfg.validate()?;
+    if counts.bytes == 0 || counts.counts.is_empty() {
+        return Err(Error::invalid(
+            "the training corpus is empty (no text outside special tokens)",
+        ));
+    }
+    let t0 = Instant::now();
+    let mut stats = TrainStats {
+        corpus_bytes: counts.bytes,
+        distinct_pretokens: counts.counts.len() as u64,
+        ..Default::default()
+    };
+
+    // ---- (2) load pretokens into the engine --------------------------------------------
+    // Sort the pieces so the engine's layout (and thus any order-dependent detail) does not
+    // depend on hash order or thread count.
+    let mut pieces: Vec<(&str, u64)> = counts.counts.iter().map(|(k, &v)| (&**k, v)).collect();
+    pieces.sort_unstable();
+    let mut engine = Engine::new();
+    let mut single_tokens = 0u64;
+    let mut buf: Vec<TokenId> = Vec::new();
+    for &(piece, c) in &pieces {
+        stats.pretokens += c;
+        if piece.len() < 2 {
+            single_tokens += c * piece.len() as u64;
+            continue;
+        }
+        buf.clear();
+        buf.extend(piece.bytes().map(TokenId::from));
+        engine.push(&buf, c);
+    }
+    drop(pieces);
+    engine.index();
+
+    // ---- (3) the heap of candidate pairs -------------------------------------------------
+    let mut heap = PairHeap::with_capacity(engine.num_pairs());
+    for (p, c) in engine.pairs() {
+        heap.push(p, c, Reverse(p));
+    }
+
+    // ---- (4) merge loop ------------------------------------------------------------------
+    let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+    let mut ids: rustc_hash::FxHashMap<Vec<u8>, TokenId> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as TokenId))
+        .collect();
+    let target = cfg.vocab_size - cfg.special_tokens.len();
+    let min_count = cfg.min_frequency.max(1);
+    let mut merges: Vec<Merge> = Vec::with_capacity(target.saturating_sub(256));
+    let mut changes = Vec::new();
+    let bar = Progress::steps(cfg.progress, "merging", (target - 256) as u64);
+    while tokens.len() < target {
+        let Some((pair, count)) = heap.pop(|p| {
+            let c = engine.count(p);
+            (c > 0).then_some((c, Reverse(p)))
+        }) else {
+            break;
+        };
+        if count < min_count {
+            break;
+        }
+        let (a, b) = (pair.0 as usize, pair.1 as usize);
+        let len = tokens[a].len() + tokens[b].len();
+        if cfg.max_token_length.is_some_and(|m| len > m) {
+            continue; // dropped for good: this pair can never become a token
+        }
+        let mut bytes = Vec::with_capacity(len);
+        bytes.extend_from_slice(&tokens[a]);
+        bytes.extend_from_slice(&tokens[b]);
+        let id = match ids.get(&bytes) {
+            Some(&id) => id,
+            None => {
+                let id = tokens.len() as TokenId;
+                ids.insert(bytes.clone(), id);
+                tokens.push(bytes);
+                bar.set((tokens.len() - 256) as u64);
+                id
+            }
+        };
+        merges.push(Merge { pair, result: id });
+        engine.merge(pair, id, &mut changes);
+        for ch in &changes {
+            if ch.delta > 0 {
+                heap.push(ch.pair, ch.count, Reverse(ch.pair));
+            }
+        }
+    }
+    bar.finish();
+    stats.merges = merges.len() as u64;
+    stats.corpus_tokens = engine.total_tokens() + single_tokens;
+    let n = tokens.len() as TokenId;
+    let specials = cfg
+        .special_tokens
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.clone(), n + i as TokenId))
+        .collect();
+    let vocab = Vocab::new(tokens, merges, specials)?;
+    stats.seconds_merge = t0.elapsed().as_secs_f64();
+    Ok((vocab, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::count::Counter;
+    use crate::pretok::Pretokenizer;
+
+    fn counts(text: &str, pat: &str) -> PretokenCounts {
+        let c = Counter::new(Pretokenizer::new(pat).unwrap(), &[]).unwrap();
+        let mut pc = PretokenCounts::default();
+        c.count_text(text, &mut pc).unwrap();
+        pc
+    }
+
+    fn cfg(vocab_size: usize) -> TrainConfig {
+        TrainConfig {
+            vocab_size,
+            min_frequency: 1,
+            max_token_length: None,
+            special_tokens: vec![],
+            progress: false,
+        }
+    }
+
+    #[test]
+    fn classic_example() {
+        // "aaabdaaabac": (a,a) x4 first -> "Z a b d Z a b a c"; then (Z,a) and (a,b) tie at 2
+        // and (a,b) = (97, 98) < (256, 97) wins; then (Z, Y).
+        let (v, st) = train_from_counts(&counts("aaabdaaabac", "none"), &cfg(259)).unwrap();
+        let m: Vec<(Vec<u8>, Vec<u8>)> = v
+            .merges()
+            .iter()
+            .map(|m| (v.token(m.pair.0).unwrap().to_vec(), v.token(m.pair.1).unwrap().to_vec()))
+            .collect();
+        assert_eq!(
+            m,
+            vec![
+                (b"a".to_vec(), b"a".to_vec()),
+                (b"a".to_vec(), b"b".to_vec()),
+                (b"aa".to_vec(), b"ab".to_vec()),
+            ]
+        );
+        assert_eq!(st.corpus_tokens, 5); // aaab d aaab a c
+    }
+
+    #[test]
+    fn stops_at_min_frequency_and_validates() {
+        let (v, _) = train_from_counts(&counts("ab ab cd", "gpt2"), &{
+            let mut c = cfg(1000);
+            c.min_frequency = 2;
+            c
+        })
+        .unwrap();
+        // "ab" x2, " ab" pair (" ", "ab") x1 -> only one merge has count >= 2.
+        assert_eq!(v.merges().len(), 1);
+        assert!(train_from_counts(&counts("ab", "gpt2"), &cfg(255)).is_err());
+        let mut dup = cfg(300);
+        dup.special_tokens = vec!["<s>".into(), "<s>".into()];
+        assert!(train_from_counts(&counts("ab", "gpt2"), &dup).is_err());
+        assert!(train_from_counts(&PretokenCounts::default(), &cfg(300)).is_err());
+    }
+
+    #[test]
+    fn max_token_length_is_respected() {
+        let text = "aaaaaaaaaaaaaaaa bbbbbbbb ".repeat(10);
+        let mut c = cfg(300);
+        c.max_token_length = Some(3);
+        let (v, _) = train_from_counts(&counts(&text, "gpt2"), &c).unwrap();
+        assert!(v.tokens().iter().all(|t| t.len() <= 3));
+        assert!(v.num_tokens() > 256);
+    }
+}
+
+/// Count a corpus fed chunk by chunk (see [`crate::count::count_parallel`]) and train on it.
+/// `files` names the files that file chunks refer to; `total_bytes` sizes the progress bar.
+pub fn train_fed<F>(
+    pretok: crate::pretok::Pretokenizer,
+    cfg: &TrainConfig,
+    threads: usize,
+    errors: crate::count::Utf8Errors,
+    files: &[std::path::PathBuf],
+    total_bytes: Option<u64>,
+    feed: F,
+) -> Result<crate::Tokenizer>
+where
+    F: FnOnce(&(dyn Fn(crate::count::Chunk) -> Result<()> + Sync)) -> Result<()>,
+{
+    cfg.validate()?;
+    let t0 = Instant::now();
+    let counter = crate::count::Counter::new(pretok.clone(), &cfg.special_tokens)?;
+    let bar = Progress::bytes(cfg.progress, "counting", total_bytes);
+    let counts = crate::count::count_parallel(&counter, threads, errors, files, &bar, feed)?;
+    bar.finish();
+    let seconds_count = t0.elapsed().as_secs_f64();
+    let (vocab, mut stats) = train_from_counts(&counts, cfg)?;
+    stats.seconds_count = seconds_count;
+    Ok(crate::Tokenizer::new(vocab, pretok)?.with_stats(stats))
+}
+
+/// Train on UTF-8 text files, read in parallel and streamed (memory grows with the number of
+/// distinct pretokens, not with the corpus).
+pub fn train_files(
+    paths: &[std::path::PathBuf],
+    pattern: &str,
+    cfg: &TrainConfig,
+    threads: usize,
+    errors: crate::count::Utf8Errors,
+) -> Result<crate::Tokenizer> {
+    let pretok = crate::pretok::Pretokenizer::new(pattern)?;
+    let mut total = 0u64;
+    for p in paths {
+        let md = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
+        if md.is_dir() {
+            return Err(Error::io(
+                p,
+                std::io::Error::new(std::io::ErrorKind::Other, "is a directory, not a text file"),
+            ));
+        }
+        total += md.len();
+    }
+    if paths.is_empty() {
+        return Err(Error::invalid("no input files given"));
+    }
+    train_fed(pretok, cfg, threads, errors, paths, Some(total), |push| {
+        crate::count::feed_files(paths, push)
+    })
+}
