@@ -126,9 +126,14 @@ pub fn train_from_counts(counts: &PretokenCounts, cfg: &TrainConfig) -> Result<(
     engine.index();
 
     // ---- (3) the heap of candidate pairs -------------------------------------------------
+    // A pair's count only grows at the merge that creates it (or when a merge reuses an
+    // existing id, which pushes it again), so pairs below `min_count` never need a heap entry.
+    let min_count = cfg.min_frequency.max(1);
     let mut heap = PairHeap::with_capacity(engine.num_pairs());
     for (p, c) in engine.pairs() {
-        heap.push(p, c, Reverse(p));
+        if c >= min_count {
+            heap.push(p, c, Reverse(p));
+        }
     }
 
     // ---- (4) merge loop ------------------------------------------------------------------
@@ -139,7 +144,6 @@ pub fn train_from_counts(counts: &PretokenCounts, cfg: &TrainConfig) -> Result<(
         .map(|(i, t)| (t.clone(), i as TokenId))
         .collect();
     let target = cfg.vocab_size - cfg.special_tokens.len();
-    let min_count = cfg.min_frequency.max(1);
     let mut merges: Vec<Merge> = Vec::with_capacity(target.saturating_sub(256));
     let mut changes = Vec::new();
     let bar = Progress::steps(cfg.progress, "merging", (target - 256) as u64);
@@ -174,7 +178,7 @@ pub fn train_from_counts(counts: &PretokenCounts, cfg: &TrainConfig) -> Result<(
         merges.push(Merge { pair, result: id });
         engine.merge(pair, id, &mut changes);
         for ch in &changes {
-            if ch.delta > 0 {
+            if ch.delta > 0 && ch.count >= min_count {
                 heap.push(ch.pair, ch.count, Reverse(ch.pair));
             }
         }

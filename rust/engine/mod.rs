@@ -1,34 +1,44 @@
 //! THE merge engine: a multiset of token sequences with incrementally maintained pair counts.
 //!
 //! Idea: a corpus (distinct pretokens with counts), a batch (sequences with count 1) or any
-//! other collection of token sequences is stored once, in a flat arena. For every adjacent pair
-//! the engine keeps its weighted count and the list of sequences it may occur in. Applying a
-//! merge `(a, b) -> c` rewrites, in place and left to right, only the sequences listed for
-//! `(a, b)`, and reports the net count change of every pair it touched. Policies sit on top:
+//! other collection of token sequences is stored once, in a flat arena of symbol nodes linked to
+//! their neighbours. For every adjacent pair the engine keeps its weighted count and the list of
+//! arena positions where it may start. Applying a merge `(a, b) -> c` visits only those
+//! positions, rewrites each occurrence in place (the left node becomes `c`, the right node is
+//! unlinked) and reports the net count change of every pair it touched. Policies sit on top:
 //! the trainer picks the most frequent pair, mixture inference follows a given merge list and
 //! records the deltas, dynamic merging runs the trainer's policy over one batch, supertokens
 //! refuse some pairs.
 //!
-//! Cost: building is O(total symbols). A merge costs O(total length of the sequences that
-//! contain the pair) plus O(changed pairs) hash updates; nothing is ever recounted.
+//! Cost: building is O(total symbols). A merge costs O(occurrences of the pair) plus the hash
+//! updates of the pairs around them: never the length of the sequences (long CJK or code
+//! pretokens would make that quadratic), and nothing is ever recounted.
 //!
 //! Invariants kept between calls:
 //! - `counts[p]` = sum over sequences s of `weight[s]` x (number of adjacent occurrences of `p`
 //!   in s, overlapping occurrences included); pairs with count 0 are absent.
-//! - every sequence containing `p` is in `places[p]` (the list may hold stale entries and is
-//!   deduplicated only against its last element); `places` has no key absent from `counts`.
-//! - sequences only shrink; the arena never moves a sequence.
+//! - every position where `p` starts is in `places[p]` (which may also hold stale positions,
+//!   checked on use); `places` has no key absent from `counts`.
+//! - a sequence's first node is never unlinked, so `start[s]` stays valid; nodes never move.
 
 pub mod heap;
 
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 pub use heap::PairHeap;
+
+/// Positions of one pair: most pairs occur a few times, so up to four live inline (no
+/// allocation; the same 24 bytes as a `Vec`).
+type Places = SmallVec<[u32; 4]>;
 
 /// A token id.
 pub type TokenId = u32;
 /// An ordered pair of adjacent tokens `(left, right)`.
 pub type Pair = (TokenId, TokenId);
+
+/// No neighbour / unlinked node.
+const NONE: u32 = u32::MAX;
 
 /// The net effect of one merge on one pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,14 +53,17 @@ pub struct PairChange {
 /// A multiset of token sequences with current pair counts. See the module docs.
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
-    syms: Vec<TokenId>,
-    start: Vec<usize>,
+    /// Symbol of each node (`NONE` once unlinked).
+    sym: Vec<TokenId>,
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    /// Sequence of each node.
+    seq: Vec<u32>,
+    start: Vec<u32>,
     len: Vec<u32>,
     weight: Vec<u64>,
     counts: FxHashMap<Pair, u64>,
-    places: FxHashMap<Pair, Vec<u32>>,
-    stamp: Vec<u32>,
-    epoch: u32,
+    places: FxHashMap<Pair, Places>,
     scratch: FxHashMap<Pair, i64>,
 }
 
@@ -72,12 +85,26 @@ impl Engine {
 
     /// Append a sequence with multiplicity `weight`. Call [`Engine::index`] once after the last
     /// push, before merging. Returns the sequence's index.
+    ///
+    /// # Panics
+    /// If the arena would exceed `u32::MAX - 1` symbols (the caller bounds its input).
     pub fn push(&mut self, seq: &[TokenId], weight: u64) -> usize {
         let i = self.len.len();
-        self.start.push(self.syms.len());
-        self.syms.extend_from_slice(seq);
+        let base = self.sym.len();
+        assert!(
+            base + seq.len() < NONE as usize,
+            "merge engine holds at most 2^32 - 2 symbols"
+        );
+        self.start.push(base as u32);
         self.len.push(seq.len() as u32);
         self.weight.push(weight);
+        for (k, &t) in seq.iter().enumerate() {
+            let pos = (base + k) as u32;
+            self.sym.push(t);
+            self.prev.push(if k == 0 { NONE } else { pos - 1 });
+            self.next.push(if k + 1 == seq.len() { NONE } else { pos + 1 });
+            self.seq.push(i as u32);
+        }
         i
     }
 
@@ -85,23 +112,19 @@ impl Engine {
     pub fn index(&mut self) {
         self.counts.clear();
         self.places.clear();
-        for s in 0..self.len.len() {
-            let w = self.weight[s];
+        for pos in 0..self.sym.len() {
+            let nx = self.next[pos];
+            if nx == NONE || self.sym[pos] == NONE {
+                continue;
+            }
+            let w = self.weight[self.seq[pos] as usize];
             if w == 0 {
                 continue;
             }
-            let seq = &self.syms[self.start[s]..self.start[s] + self.len[s] as usize];
-            for win in seq.windows(2) {
-                let p = (win[0], win[1]);
-                *self.counts.entry(p).or_insert(0) += w;
-                let v = self.places.entry(p).or_default();
-                if v.last() != Some(&(s as u32)) {
-                    v.push(s as u32);
-                }
-            }
+            let p = (self.sym[pos], self.sym[nx as usize]);
+            *self.counts.entry(p).or_insert(0) += w;
+            self.places.entry(p).or_default().push(pos as u32);
         }
-        self.stamp = vec![0; self.len.len()];
-        self.epoch = 0;
     }
 
     /// Number of sequences.
@@ -110,8 +133,27 @@ impl Engine {
     }
 
     /// The current symbols of sequence `i`.
-    pub fn sequence(&self, i: usize) -> &[TokenId] {
-        &self.syms[self.start[i]..self.start[i] + self.len[i] as usize]
+    pub fn sequence(&self, i: usize) -> Vec<TokenId> {
+        let mut out = Vec::with_capacity(self.len[i] as usize);
+        self.for_each_symbol(i, |t| out.push(t));
+        out
+    }
+
+    /// Call `f` on each current symbol of sequence `i`, in order.
+    pub fn for_each_symbol(&self, i: usize, mut f: impl FnMut(TokenId)) {
+        if self.len[i] == 0 {
+            return;
+        }
+        let mut pos = self.start[i];
+        while pos != NONE {
+            f(self.sym[pos as usize]);
+            pos = self.next[pos as usize];
+        }
+    }
+
+    /// Current length of sequence `i`.
+    pub fn sequence_len(&self, i: usize) -> usize {
+        self.len[i] as usize
     }
 
     /// The multiplicity of sequence `i`.
@@ -134,9 +176,14 @@ impl Engine {
         self.counts.len()
     }
 
-    /// Sequences that may contain `pair` (a superset; may hold stale entries).
+    /// Arena positions where `pair` may start (a superset: may hold stale positions).
     pub fn places(&self, pair: Pair) -> &[u32] {
         self.places.get(&pair).map_or(&[], |v| v.as_slice())
+    }
+
+    /// The sequence that arena position `pos` belongs to.
+    pub fn sequence_of(&self, pos: u32) -> usize {
+        self.seq[pos as usize] as usize
     }
 
     /// Sum over sequences of weight x current length: the number of tokens the multiset
@@ -155,63 +202,59 @@ impl Engine {
     /// replacements made. `new_id` may be an existing token.
     pub fn merge(&mut self, pair: Pair, new_id: TokenId, changes: &mut Vec<PairChange>) -> u64 {
         changes.clear();
-        let Some(places) = self.places.remove(&pair) else {
+        let Some(mut places) = self.places.remove(&pair) else {
             return 0;
         };
-        self.epoch = self.epoch.wrapping_add(1);
-        if self.epoch == 0 {
-            self.stamp.iter_mut().for_each(|s| *s = 0);
-            self.epoch = 1;
-        }
         let (a, b) = pair;
+        if a == b {
+            // Overlapping occurrences (runs "aaa"): left to right decides which ones merge.
+            // (Sorting every list for memory locality was measured: no gain.)
+            places.sort_unstable();
+        }
         let mut merged = 0u64;
         let Engine {
-            syms,
-            start,
+            sym,
+            next,
+            prev,
+            seq,
             len,
             weight,
             places: all_places,
-            stamp,
-            epoch,
             scratch,
             ..
         } = self;
         scratch.clear();
-        for &s in &places {
-            let si = s as usize;
-            if stamp[si] == *epoch {
-                continue;
+        for &pos in &places {
+            let p = pos as usize;
+            let q = next[p];
+            if sym[p] != a || q == NONE || sym[q as usize] != b {
+                continue; // stale
             }
-            stamp[si] = *epoch;
-            let w = weight[si] as i64;
-            let n = len[si] as usize;
-            let seq = &mut syms[start[si]..start[si] + n];
-            let (mut r, mut out) = (0usize, 0usize);
-            while r < n {
-                if r + 1 < n && seq[r] == a && seq[r + 1] == b {
-                    merged += w as u64;
-                    *scratch.entry(pair).or_insert(0) -= w;
-                    if out > 0 {
-                        let prev = seq[out - 1];
-                        *scratch.entry((prev, a)).or_insert(0) -= w;
-                        *scratch.entry((prev, new_id)).or_insert(0) += w;
-                        note_place(all_places, (prev, new_id), s);
-                    }
-                    if r + 2 < n {
-                        let next = seq[r + 2];
-                        *scratch.entry((b, next)).or_insert(0) -= w;
-                        *scratch.entry((new_id, next)).or_insert(0) += w;
-                        note_place(all_places, (new_id, next), s);
-                    }
-                    seq[out] = new_id;
-                    r += 2;
-                } else {
-                    seq[out] = seq[r];
-                    r += 1;
-                }
-                out += 1;
+            let s = seq[p] as usize;
+            let w = weight[s] as i64;
+            merged += w as u64;
+            *scratch.entry(pair).or_insert(0) -= w;
+            let pv = prev[p];
+            if pv != NONE {
+                let left = sym[pv as usize];
+                *scratch.entry((left, a)).or_insert(0) -= w;
+                *scratch.entry((left, new_id)).or_insert(0) += w;
+                all_places.entry((left, new_id)).or_default().push(pv);
             }
-            len[si] = out as u32;
+            let r = next[q as usize];
+            if r != NONE {
+                let right = sym[r as usize];
+                *scratch.entry((b, right)).or_insert(0) -= w;
+                *scratch.entry((new_id, right)).or_insert(0) += w;
+                all_places.entry((new_id, right)).or_default().push(pos);
+                prev[r as usize] = pos;
+            }
+            sym[p] = new_id;
+            next[p] = r;
+            sym[q as usize] = NONE;
+            next[q as usize] = NONE;
+            prev[q as usize] = NONE;
+            len[s] -= 1;
         }
         for (&p, &d) in scratch.iter() {
             let old = self.counts.get(&p).copied().unwrap_or(0);
@@ -234,14 +277,6 @@ impl Engine {
         }
         debug_assert_eq!(self.count(pair), 0);
         merged
-    }
-}
-
-#[inline]
-fn note_place(places: &mut FxHashMap<Pair, Vec<u32>>, p: Pair, s: u32) {
-    let v = places.entry(p).or_default();
-    if v.last() != Some(&s) {
-        v.push(s);
     }
 }
 
@@ -284,7 +319,8 @@ mod tests {
             let n = e.merge(p, c, &mut changes);
             for (i, s) in expect.iter_mut().enumerate() {
                 *s = naive_merge(s, p, c);
-                assert_eq!(e.sequence(i), s.as_slice());
+                assert_eq!(e.sequence(i), *s);
+                assert_eq!(e.sequence_len(i), s.len());
             }
             let after = recount(&e);
             let got: FxHashMap<Pair, u64> = e.pairs().collect();
@@ -306,11 +342,11 @@ mod tests {
                 .count();
             assert_eq!(reported, real);
             assert_eq!(n, before.get(&p).map_or(0, |_| n));
-            // every sequence holding a pair is listed in its places
+            // every sequence holding a pair has a position listed in its places
             for (pair, _) in e.pairs() {
                 for i in 0..e.num_sequences() {
                     if e.sequence(i).windows(2).any(|w| (w[0], w[1]) == pair) {
-                        assert!(e.places(pair).contains(&(i as u32)));
+                        assert!(e.places(pair).iter().any(|&p| e.sequence_of(p) == i));
                     }
                 }
             }
@@ -346,7 +382,7 @@ mod tests {
         let mut e = Engine::from_sequences([(vec![1u32, 1, 1, 1, 1], 3u64)]);
         let mut ch = Vec::new();
         assert_eq!(e.merge((1, 1), 9, &mut ch), 6);
-        assert_eq!(e.sequence(0), &[9, 9, 1]);
+        assert_eq!(e.sequence(0), vec![9, 9, 1]);
         assert_eq!(e.merge((5, 5), 10, &mut ch), 0);
         assert!(ch.is_empty());
     }
