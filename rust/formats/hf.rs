@@ -12,7 +12,30 @@ use serde_json::{json, Map, Value};
 
 use crate::engine::TokenId;
 use crate::error::{Error, Result};
-use crate::pretok::{Pretokenizer, GPT2_PATTERN};
+use crate::pretok::{Pretokenizer, CL100K_PATTERN, GPT2_PATTERN};
+
+/// The cl100k pattern as written for HF: Oniguruma reads `{1,3}+` as a nested repetition
+/// ("one or more of 1-3 digits"), not as possessive, so `\p{N}{1,3}+` would take any digit run.
+/// Without the `+` the pattern matches exactly the same (nothing follows the digits in that
+/// alternative, so possessiveness cannot change the match).
+pub const CL100K_HF_PATTERN: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s";
+
+/// The pattern string to write for HF (see [`CL100K_HF_PATTERN`]).
+fn hf_pattern(p: &Pretokenizer) -> Option<&str> {
+    match p {
+        Pretokenizer::Cl100k => Some(CL100K_HF_PATTERN),
+        other => other.pattern(),
+    }
+}
+
+/// Map an HF pattern string back to the preset it stands for.
+fn from_hf_pattern(pat: &str) -> &str {
+    if pat == CL100K_HF_PATTERN {
+        CL100K_PATTERN
+    } else {
+        pat
+    }
+}
 use crate::tokenizer::Tokenizer;
 use crate::vocab::{bytes_to_unicode, unicode_to_bytes, Merge, Vocab};
 
@@ -42,7 +65,7 @@ pub fn to_json(tok: &Tokenizer) -> String {
         .collect();
     let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false,
                             "trim_offsets": true, "use_regex": false});
-    let pre = match tok.pretokenizer().pattern() {
+    let pre = match hf_pattern(tok.pretokenizer()) {
         Some(pat) => json!({"type": "Sequence", "pretokenizers": [
             {"type": "Split", "pattern": {"Regex": pat}, "behavior": "Isolated", "invert": false},
             byte_level,
@@ -217,11 +240,26 @@ fn parse_pretokenizer(v: &Value, path: &Path) -> Result<Pretokenizer> {
                         .and_then(|p| p.get("Regex"))
                         .and_then(Value::as_str)
                         .ok_or_else(|| err(path, "Split pre-tokenizer without a Regex pattern"))?;
-                    Pretokenizer::new(pat).map_err(|e| err(path, e.to_string()))
+                    Pretokenizer::new(from_hf_pattern(pat)).map_err(|e| err(path, e.to_string()))
                 }
                 _ => Err(err(path, "this pre-tokenizer Sequence is not supported (expected Split(Regex) + ByteLevel(use_regex=false))")),
             }
         }
         other => Err(err(path, format!("pre-tokenizer {other:?} is not supported"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cl100k_hf_pattern_differs_only_in_the_digit_quantifier() {
+        assert_eq!(CL100K_PATTERN.replace(r"\p{N}{1,3}+", r"\p{N}{1,3}"), CL100K_HF_PATTERN);
+        let a = Pretokenizer::new(CL100K_PATTERN).unwrap();
+        let b = Pretokenizer::Custom(crate::pretok::RegexSplitter::new(CL100K_HF_PATTERN).unwrap());
+        let text = "ca:12345:ct 1234567 x99y 00 it's  \r\n\n  ok";
+        assert_eq!(a.pieces(text).unwrap(), b.pieces(text).unwrap());
+        assert_eq!(from_hf_pattern(CL100K_HF_PATTERN), CL100K_PATTERN);
     }
 }
