@@ -1,0 +1,170 @@
+"""Bad input: clear exceptions, and nothing written on error."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import reference_bpe as ref
+from helpers import EOT, assert_same_merges, fixture_path, fixture_text
+
+bp = pytest.importorskip("bytepair")
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return bp.train(fixture_path("en_kjv"), 600, special_tokens=[EOT])
+
+
+# ---- training input -----------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path):
+    missing = tmp_path / "no_such_file.txt"
+    with pytest.raises(FileNotFoundError, match=r"no_such_file\.txt"):
+        bp.train(missing, 1000)
+    with pytest.raises(FileNotFoundError, match=r"no_such_file\.txt"):
+        bp.train([fixture_path("en_kjv"), str(missing)], 1000)
+
+
+def test_directory_instead_of_file(tmp_path):
+    with pytest.raises((OSError, ValueError)):
+        bp.train(tmp_path, 1000)
+
+
+@pytest.mark.parametrize("corpus", ["empty_file", "empty_list", "empty_docs", "no_docs"])
+def test_empty_corpus(tmp_path, corpus):
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    files = {"empty_file": [empty], "empty_list": [], "empty_docs": iter(["", ""]),
+             "no_docs": iter([])}[corpus]
+    with pytest.raises(ValueError):
+        bp.train(files, 1000)
+
+
+@pytest.mark.parametrize(("vocab_size", "specials"), [(255, []), (0, []), (256, [EOT]),
+                                                     (257, [EOT, "<|pad|>"])])
+def test_vocab_size_too_small(vocab_size, specials):
+    with pytest.raises(ValueError):
+        bp.train(fixture_path("ties"), vocab_size, special_tokens=specials)
+
+
+def test_smallest_vocab_sizes_work():
+    assert bp.train(fixture_path("ties"), 256).vocab_size == 256
+    tok = bp.train(fixture_path("ties"), 258, special_tokens=[EOT, "<|pad|>"])
+    assert tok.vocab_size == 258 and tok.merges == []
+
+
+@pytest.mark.parametrize("specials", [[EOT, EOT], ["<a>", "<b>", "<a>"], [""], [EOT, ""]])
+def test_bad_special_tokens(specials):
+    with pytest.raises(ValueError):
+        bp.train(fixture_path("ties"), 1000, special_tokens=specials)
+
+
+# Not "a{2,1}": fancy-regex (bytepair's and tiktoken's engine) accepts it.
+@pytest.mark.parametrize("pattern", ["(", "[a-", "[z-a]", "a**", "\\p{NoSuchClass}"])
+def test_bad_pattern(pattern):
+    with pytest.raises(ValueError):
+        bp.train(fixture_path("ties"), 1000, pattern=pattern)
+
+
+def test_bad_errors_argument():
+    with pytest.raises(ValueError):
+        bp.train(fixture_path("ties"), 1000, errors="ignore-please")
+
+
+def test_min_frequency_zero_is_one():
+    text = fixture_text("ties")
+    assert_same_merges(bp.train_from_iterator([text], 900, min_frequency=0).merges,
+                       ref.train([text], 900, min_frequency=1)[0])
+
+
+# ---- invalid UTF-8 ------------------------------------------------------------------------
+
+
+def invalid_utf8_cases():
+    good = fixture_text("en_kjv").encode()
+    big = good * 40  # ~2.4 MB: the bad byte lies past any internal chunk boundary
+    return {
+        "early": (b"hello\n\xff world\n", 6),
+        "late": (big + b"tail \xc3\x28 more\n", len(big) + 5),
+        "truncated_at_end": (good + "Gen\u00e8".encode()[:-1], len(good) + 3),
+        "surrogate": (good[:1000] + b"\xed\xa0\x80x\n", 1000),
+        "overlong": (b"ab\n" + b"\xc0\xaf" + good[:500], 3),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(invalid_utf8_cases()))
+def test_invalid_utf8_strict(tmp_path, case):
+    data, offset = invalid_utf8_cases()[case]
+    path = tmp_path / "bad-file.txt"
+    path.write_bytes(data)
+    with pytest.raises(ValueError) as info:
+        bp.train(path, 1000)
+    message = str(info.value)
+    assert "bad-file.txt" in message
+    assert f"byte offset {offset}" in message
+    # errors="strict" is the default and can be given explicitly.
+    with pytest.raises(ValueError, match=f"byte offset {offset}"):
+        bp.train([fixture_path("ties"), path], 1000, errors="strict", num_threads=1)
+
+
+@pytest.mark.parametrize("case", sorted(invalid_utf8_cases()))
+def test_invalid_utf8_replace(tmp_path, case):
+    data, _ = invalid_utf8_cases()[case]
+    path = tmp_path / "bad-file.txt"
+    path.write_bytes(data)
+    tok = bp.train(path, 700, errors="replace")
+    text = data.decode("utf-8", errors="replace")  # U+FFFD per maximal invalid subpart
+    if len(data) < 200_000:
+        assert_same_merges(tok.merges, ref.train([text], 700)[0])
+    else:
+        assert_same_merges(tok.merges, bp.train_from_iterator([text], 700).merges)
+
+
+# ---- writing files ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["save", "save_tiktoken"])
+def test_save_into_missing_folder(tok, tmp_path, method):
+    target = tmp_path / "missing" / "tok.json"
+    with pytest.raises(OSError):
+        getattr(tok, method)(target)
+    assert not (tmp_path / "missing").exists()
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("method", ["save", "save_tiktoken"])
+def test_failed_save_leaves_no_trace(tok, tmp_path, method):
+    # The target is a directory: writing the temporary file works, renaming it over the target
+    # fails. The directory, its content and the folder around it must be as before.
+    target = tmp_path / "tok.json"
+    target.mkdir()
+    (target / "keep.txt").write_text("keep")
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(OSError):
+        getattr(tok, method)(target)
+    assert sorted(os.listdir(tmp_path)) == before
+    assert os.listdir(target) == ["keep.txt"]
+
+
+@pytest.mark.parametrize("method", ["save", "save_tiktoken"])
+def test_save_replaces_existing_file(tok, tmp_path, method):
+    target = tmp_path / "tok.out"
+    target.write_text("old content")
+    getattr(tok, method)(target)
+    assert target.read_bytes() != b"old content"
+    assert os.listdir(tmp_path) == ["tok.out"]  # no temporary file left behind
+    if method == "save":
+        assert bp.Tokenizer.from_file(target).merges == tok.merges
+    getattr(tok, method)(str(target))  # str paths work too
+    assert os.listdir(tmp_path) == ["tok.out"]
+
+
+def test_from_file_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        bp.Tokenizer.from_file(tmp_path / "none.json")
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{ this is not json")
+    with pytest.raises(ValueError):
+        bp.Tokenizer.from_file(garbage)
