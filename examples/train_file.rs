@@ -21,7 +21,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pattern = args.get(3).map_or("o200k", String::as_str);
     let threads = args.get(4).map_or(Ok(2), |s| s.parse())?;
     let t = std::time::Instant::now();
-    let tok = train_files(&[PathBuf::from(&args[1])], pattern, &cfg, threads, Utf8Errors::Strict)?;
+    let tok = train_files(
+        &[PathBuf::from(&args[1])],
+        pattern,
+        &cfg,
+        threads,
+        Utf8Errors::Strict,
+    )?;
     let s = tok.stats().ok_or("no stats")?;
     println!(
         "total {:.3}s count {:.3}s merge {:.3}s distinct {} bytes/token {:.4} vocab {}",

@@ -233,8 +233,8 @@ where
                                 .try_for_each(|s| counter.count_text(s, &mut local))
                                 .map_err(|e| ((usize::MAX, 0), e)),
                             Chunk::File { data, file, offset } => {
-                                count_file_chunk(counter, data, errors, &mut local).map_err(
-                                    |e| match e {
+                                count_file_chunk(counter, data, errors, &mut local).map_err(|e| {
+                                    match e {
                                         ChunkError::Utf8(at) => (
                                             (*file, offset + at),
                                             Error::Utf8 {
@@ -243,8 +243,8 @@ where
                                             },
                                         ),
                                         ChunkError::Other(e) => ((*file, *offset), e),
-                                    },
-                                )
+                                    }
+                                })
                             }
                         };
                         if let Err((key, e)) = res {

@@ -64,7 +64,11 @@ impl Tokenizer {
 
     /// Encode text; occurrences of the special tokens in `allowed` become their ids, all other
     /// text (other special tokens included) is encoded as ordinary text.
-    pub fn encode_with_specials(&self, text: &str, allowed: &FxHashSet<&str>) -> Result<Vec<TokenId>> {
+    pub fn encode_with_specials(
+        &self,
+        text: &str,
+        allowed: &FxHashSet<&str>,
+    ) -> Result<Vec<TokenId>> {
         let mut out = Vec::with_capacity(text.len() / 3);
         let Some(re) = self.special_re.as_ref().filter(|_| !allowed.is_empty()) else {
             self.encode_ordinary_into(text, &mut out)?;
@@ -86,7 +90,11 @@ impl Tokenizer {
     }
 
     /// The first special token found in `text` that is in `set` (all specials if `None`).
-    pub fn find_special<'a>(&self, text: &'a str, set: Option<&FxHashSet<&str>>) -> Option<&'a str> {
+    pub fn find_special<'a>(
+        &self,
+        text: &'a str,
+        set: Option<&FxHashSet<&str>>,
+    ) -> Option<&'a str> {
         let re = self.special_re.as_ref()?;
         re.find_iter(text)
             .map(|m| m.as_str())

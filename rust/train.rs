@@ -90,7 +90,10 @@ impl TrainStats {
 
 /// Train on pretoken counts. Returns the vocabulary and the run's figures (timings of the
 /// counting phase are the caller's to fill in).
-pub fn train_from_counts(counts: &PretokenCounts, cfg: &TrainConfig) -> Result<(Vocab, TrainStats)> {
+pub fn train_from_counts(
+    counts: &PretokenCounts,
+    cfg: &TrainConfig,
+) -> Result<(Vocab, TrainStats)> {
     cfg.validate()?;
     if counts.bytes == 0 || counts.counts.is_empty() {
         return Err(Error::invalid(
@@ -198,78 +201,6 @@ pub fn train_from_counts(counts: &PretokenCounts, cfg: &TrainConfig) -> Result<(
     Ok((vocab, stats))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::count::Counter;
-    use crate::pretok::Pretokenizer;
-
-    fn counts(text: &str, pat: &str) -> PretokenCounts {
-        let c = Counter::new(Pretokenizer::new(pat).unwrap(), &[]).unwrap();
-        let mut pc = PretokenCounts::default();
-        c.count_text(text, &mut pc).unwrap();
-        pc
-    }
-
-    fn cfg(vocab_size: usize) -> TrainConfig {
-        TrainConfig {
-            vocab_size,
-            min_frequency: 1,
-            max_token_length: None,
-            special_tokens: vec![],
-            progress: false,
-        }
-    }
-
-    #[test]
-    fn classic_example() {
-        // "aaabdaaabac": (a,a) x4 first -> "Z a b d Z a b a c"; then (Z,a) and (a,b) tie at 2
-        // and (a,b) = (97, 98) < (256, 97) wins; then (Z, Y).
-        let (v, st) = train_from_counts(&counts("aaabdaaabac", "none"), &cfg(259)).unwrap();
-        let m: Vec<(Vec<u8>, Vec<u8>)> = v
-            .merges()
-            .iter()
-            .map(|m| (v.token(m.pair.0).unwrap().to_vec(), v.token(m.pair.1).unwrap().to_vec()))
-            .collect();
-        assert_eq!(
-            m,
-            vec![
-                (b"a".to_vec(), b"a".to_vec()),
-                (b"a".to_vec(), b"b".to_vec()),
-                (b"aa".to_vec(), b"ab".to_vec()),
-            ]
-        );
-        assert_eq!(st.corpus_tokens, 5); // aaab d aaab a c
-    }
-
-    #[test]
-    fn stops_at_min_frequency_and_validates() {
-        let (v, _) = train_from_counts(&counts("ab ab cd", "gpt2"), &{
-            let mut c = cfg(1000);
-            c.min_frequency = 2;
-            c
-        })
-        .unwrap();
-        // "ab" x2, " ab" pair (" ", "ab") x1 -> only one merge has count >= 2.
-        assert_eq!(v.merges().len(), 1);
-        assert!(train_from_counts(&counts("ab", "gpt2"), &cfg(255)).is_err());
-        let mut dup = cfg(300);
-        dup.special_tokens = vec!["<s>".into(), "<s>".into()];
-        assert!(train_from_counts(&counts("ab", "gpt2"), &dup).is_err());
-        assert!(train_from_counts(&PretokenCounts::default(), &cfg(300)).is_err());
-    }
-
-    #[test]
-    fn max_token_length_is_respected() {
-        let text = "aaaaaaaaaaaaaaaa bbbbbbbb ".repeat(10);
-        let mut c = cfg(300);
-        c.max_token_length = Some(3);
-        let (v, _) = train_from_counts(&counts(&text, "gpt2"), &c).unwrap();
-        assert!(v.tokens().iter().all(|t| t.len() <= 3));
-        assert!(v.num_tokens() > 256);
-    }
-}
-
 /// Count a corpus fed chunk by chunk (see [`crate::count::count_parallel`]) and train on it.
 /// `files` names the files that file chunks refer to; `total_bytes` sizes the progress bar.
 pub fn train_fed<F>(
@@ -312,7 +243,7 @@ pub fn train_files(
         if md.is_dir() {
             return Err(Error::io(
                 p,
-                std::io::Error::new(std::io::ErrorKind::Other, "is a directory, not a text file"),
+                std::io::Error::other("is a directory, not a text file"),
             ));
         }
         total += md.len();
@@ -323,4 +254,81 @@ pub fn train_files(
     train_fed(pretok, cfg, threads, errors, paths, Some(total), |push| {
         crate::count::feed_files(paths, push)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::count::Counter;
+    use crate::pretok::Pretokenizer;
+
+    fn counts(text: &str, pat: &str) -> PretokenCounts {
+        let c = Counter::new(Pretokenizer::new(pat).unwrap(), &[]).unwrap();
+        let mut pc = PretokenCounts::default();
+        c.count_text(text, &mut pc).unwrap();
+        pc
+    }
+
+    fn cfg(vocab_size: usize) -> TrainConfig {
+        TrainConfig {
+            vocab_size,
+            min_frequency: 1,
+            max_token_length: None,
+            special_tokens: vec![],
+            progress: false,
+        }
+    }
+
+    #[test]
+    fn classic_example() {
+        // "aaabdaaabac": (a,a) x4 first -> "Z a b d Z a b a c"; then (Z,a) and (a,b) tie at 2
+        // and (a,b) = (97, 98) < (256, 97) wins; then (Z, Y).
+        let (v, st) = train_from_counts(&counts("aaabdaaabac", "none"), &cfg(259)).unwrap();
+        let m: Vec<(Vec<u8>, Vec<u8>)> = v
+            .merges()
+            .iter()
+            .map(|m| {
+                (
+                    v.token(m.pair.0).unwrap().to_vec(),
+                    v.token(m.pair.1).unwrap().to_vec(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            m,
+            vec![
+                (b"a".to_vec(), b"a".to_vec()),
+                (b"a".to_vec(), b"b".to_vec()),
+                (b"aa".to_vec(), b"ab".to_vec()),
+            ]
+        );
+        assert_eq!(st.corpus_tokens, 5); // aaab d aaab a c
+    }
+
+    #[test]
+    fn stops_at_min_frequency_and_validates() {
+        let (v, _) = train_from_counts(&counts("ab ab cd", "gpt2"), &{
+            let mut c = cfg(1000);
+            c.min_frequency = 2;
+            c
+        })
+        .unwrap();
+        // "ab" x2, " ab" pair (" ", "ab") x1 -> only one merge has count >= 2.
+        assert_eq!(v.merges().len(), 1);
+        assert!(train_from_counts(&counts("ab", "gpt2"), &cfg(255)).is_err());
+        let mut dup = cfg(300);
+        dup.special_tokens = vec!["<s>".into(), "<s>".into()];
+        assert!(train_from_counts(&counts("ab", "gpt2"), &dup).is_err());
+        assert!(train_from_counts(&PretokenCounts::default(), &cfg(300)).is_err());
+    }
+
+    #[test]
+    fn max_token_length_is_respected() {
+        let text = "aaaaaaaaaaaaaaaa bbbbbbbb ".repeat(10);
+        let mut c = cfg(300);
+        c.max_token_length = Some(3);
+        let (v, _) = train_from_counts(&counts(&text, "gpt2"), &c).unwrap();
+        assert!(v.tokens().iter().all(|t| t.len() <= 3));
+        assert!(v.num_tokens() > 256);
+    }
 }

@@ -139,7 +139,10 @@ impl Vocab {
     }
 
     pub fn special_id(&self, s: &str) -> Option<TokenId> {
-        self.specials.iter().find(|(t, _)| t == s).map(|(_, id)| *id)
+        self.specials
+            .iter()
+            .find(|(t, _)| t == s)
+            .map(|(_, id)| *id)
     }
 
     pub fn special_by_id(&self, id: TokenId) -> Option<&str> {

@@ -123,7 +123,9 @@ class Tokenizer:
         return self._core.id_to_token(id)
 
     # ---- encoding ----------------------------------------------------------------------
-    def _allowed(self, allowed_special: SpecialSet, disallowed_special: SpecialSet, text: str) -> list[str]:
+    def _allowed(
+        self, allowed_special: SpecialSet, disallowed_special: SpecialSet, text: str
+    ) -> list[str]:
         specials = self._core.special_tokens()
         allowed = list(specials) if allowed_special == "all" else list(allowed_special)
         for s in allowed:

@@ -144,9 +144,8 @@ def _train(args: argparse.Namespace) -> int:
             )
         print(f"  pattern      {args.pattern}")
         print(f"  bytes/token  {st.get('bytes_per_token', 0):.3f} on the training text")
-        print(
-            f"  pretokens    {st.get('pretokens', 0):,} ({st.get('distinct_pretokens', 0):,} distinct)"
-        )
+        pretokens, distinct = st.get("pretokens", 0), st.get("distinct_pretokens", 0)
+        print(f"  pretokens    {pretokens:,} ({distinct:,} distinct)")
         print(
             f"  time         count {st.get('seconds_count', 0):.2f} s, "
             f"merge {st.get('seconds_merge', 0):.2f} s"

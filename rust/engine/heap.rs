@@ -57,7 +57,10 @@ impl<K: Ord + Copy> PairHeap<K> {
     /// Pop the pair with the highest true priority. `current(pair)` gives the pair's true
     /// `(count, key)` now, or `None` if it no longer exists (its entry is dropped).
     /// Precondition: no pair's true priority is higher than the highest entry stored for it.
-    pub fn pop(&mut self, mut current: impl FnMut(Pair) -> Option<(u64, K)>) -> Option<(Pair, u64)> {
+    pub fn pop(
+        &mut self,
+        mut current: impl FnMut(Pair) -> Option<(u64, K)>,
+    ) -> Option<(Pair, u64)> {
         while let Some(top) = self.heap.pop() {
             match current(top.pair) {
                 Some((c, k)) if c == top.count && k == top.key => return Some((top.pair, c)),

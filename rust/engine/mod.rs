@@ -102,7 +102,8 @@ impl Engine {
             let pos = (base + k) as u32;
             self.sym.push(t);
             self.prev.push(if k == 0 { NONE } else { pos - 1 });
-            self.next.push(if k + 1 == seq.len() { NONE } else { pos + 1 });
+            self.next
+                .push(if k + 1 == seq.len() { NONE } else { pos + 1 });
             self.seq.push(i as u32);
         }
         i
@@ -364,7 +365,13 @@ mod tests {
                 (vec![7], 9),
                 (vec![], 1),
             ],
-            &[((1, 1), 10), ((1, 2), 11), ((11, 11), 12), ((10, 1), 13), ((2, 3), 14)],
+            &[
+                ((1, 1), 10),
+                ((1, 2), 11),
+                ((11, 11), 12),
+                ((10, 1), 13),
+                ((2, 3), 14),
+            ],
         );
     }
 
@@ -373,7 +380,13 @@ mod tests {
         // "ab"+"c" after "a"+"bc": the result reuses an existing id.
         check(
             vec![(vec![0, 1, 2, 0, 1, 2], 1), (vec![0, 1, 3], 4)],
-            &[((1, 2), 5), ((0, 1), 6), ((0, 5), 7), ((6, 2), 7), ((7, 7), 8)],
+            &[
+                ((1, 2), 5),
+                ((0, 1), 6),
+                ((0, 5), 7),
+                ((6, 2), 7),
+                ((7, 7), 8),
+            ],
         );
     }
 
@@ -406,15 +419,13 @@ mod tests {
                 .collect();
             let mut e = Engine::from_sequences(seqs.iter().map(|(s, w)| (s.as_slice(), *w)));
             let mut merges = Vec::new();
-            let mut next = 100;
             let mut ch = Vec::new();
-            for _ in 0..8 {
+            for next in 100..108 {
                 let Some((p, _)) = e.pairs().max_by_key(|&(p, c)| (c, std::cmp::Reverse(p))) else {
                     break;
                 };
                 e.merge(p, next, &mut ch);
                 merges.push((p, next));
-                next += 1;
             }
             check(seqs, &merges);
         }

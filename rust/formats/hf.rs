@@ -96,8 +96,12 @@ fn err(path: &Path, msg: impl Into<String>) -> Error {
 
 /// Parse a byte-level BPE `tokenizer.json`.
 pub fn from_json(data: &[u8], path: &Path) -> Result<Tokenizer> {
-    let doc: Value = serde_json::from_slice(data)
-        .map_err(|e| err(path, format!("not valid JSON ({e}); truncated or not a tokenizer.json?")))?;
+    let doc: Value = serde_json::from_slice(data).map_err(|e| {
+        err(
+            path,
+            format!("not valid JSON ({e}); truncated or not a tokenizer.json?"),
+        )
+    })?;
     let model = doc
         .get("model")
         .and_then(Value::as_object)
@@ -105,10 +109,18 @@ pub fn from_json(data: &[u8], path: &Path) -> Result<Tokenizer> {
     match model.get("type").and_then(Value::as_str) {
         Some("BPE") | None if model.contains_key("merges") => {}
         other => {
-            return Err(err(path, format!("model type {other:?} is not supported (only BPE)")))
+            return Err(err(
+                path,
+                format!("model type {other:?} is not supported (only BPE)"),
+            ))
         }
     }
-    for key in ["continuing_subword_prefix", "end_of_word_suffix", "dropout", "unk_token"] {
+    for key in [
+        "continuing_subword_prefix",
+        "end_of_word_suffix",
+        "dropout",
+        "unk_token",
+    ] {
         if model.get(key).is_some_and(|v| !v.is_null()) {
             return Err(err(path, format!("BPE option {key:?} is not supported")));
         }
@@ -117,7 +129,10 @@ pub fn from_json(data: &[u8], path: &Path) -> Result<Tokenizer> {
         return Err(err(path, "BPE option \"byte_fallback\" is not supported"));
     }
     if model.get("ignore_merges").and_then(Value::as_bool) == Some(true) {
-        return Err(err(path, "BPE option \"ignore_merges\" is not supported yet"));
+        return Err(err(
+            path,
+            "BPE option \"ignore_merges\" is not supported yet",
+        ));
     }
     if doc.get("normalizer").is_some_and(|v| !v.is_null()) {
         return Err(err(path, "normalizers are not supported yet"));
@@ -134,11 +149,18 @@ pub fn from_json(data: &[u8], path: &Path) -> Result<Tokenizer> {
             .as_u64()
             .ok_or_else(|| err(path, format!("vocab entry {s:?} has a non-integer id")))?
             as usize;
-        let bytes = unicode_to_bytes(s)
-            .ok_or_else(|| err(path, format!("vocab entry {s:?} is not byte-level (GPT-2 alphabet)")))?;
-        let slot = tokens
-            .get_mut(id)
-            .ok_or_else(|| err(path, format!("vocab ids are not contiguous (id {id} of {})", vmap.len())))?;
+        let bytes = unicode_to_bytes(s).ok_or_else(|| {
+            err(
+                path,
+                format!("vocab entry {s:?} is not byte-level (GPT-2 alphabet)"),
+            )
+        })?;
+        let slot = tokens.get_mut(id).ok_or_else(|| {
+            err(
+                path,
+                format!("vocab ids are not contiguous (id {id} of {})", vmap.len()),
+            )
+        })?;
         if slot.replace(bytes).is_some() {
             return Err(err(path, format!("vocab id {id} is used twice")));
         }
@@ -148,10 +170,14 @@ pub fn from_json(data: &[u8], path: &Path) -> Result<Tokenizer> {
         .enumerate()
         .map(|(i, t)| t.ok_or_else(|| err(path, format!("vocab id {i} is missing"))))
         .collect::<Result<_>>()?;
-    let vocab_tmp = Vocab::new(tokens.clone(), vec![], vec![]).map_err(|e| err(path, e.to_string()))?;
+    let vocab_tmp =
+        Vocab::new(tokens.clone(), vec![], vec![]).map_err(|e| err(path, e.to_string()))?;
     for b in 0..=255u8 {
         if vocab_tmp.id(&[b]).is_none() {
-            return Err(err(path, format!("byte {b:#04x} has no token: not a byte-level vocabulary")));
+            return Err(err(
+                path,
+                format!("byte {b:#04x} has no token: not a byte-level vocabulary"),
+            ));
         }
     }
     let mlist = model
@@ -172,17 +198,31 @@ pub fn from_json(data: &[u8], path: &Path) -> Result<Tokenizer> {
                 (Some(a), Some(b)) => (a.to_string(), b.to_string()),
                 _ => return Err(err(path, format!("merge {r} is not a pair of strings"))),
             },
-            _ => return Err(err(path, format!("merge {r} is neither \"a b\" nor [a, b]"))),
+            _ => {
+                return Err(err(
+                    path,
+                    format!("merge {r} is neither \"a b\" nor [a, b]"),
+                ))
+            }
         };
         let id_of = |s: &str| -> Result<TokenId> {
             unicode_to_bytes(s)
                 .and_then(|b| vocab_tmp.id(&b))
-                .ok_or_else(|| err(path, format!("merge {r} uses {s:?}, which is not in the vocab")))
+                .ok_or_else(|| {
+                    err(
+                        path,
+                        format!("merge {r} uses {s:?}, which is not in the vocab"),
+                    )
+                })
         };
         let (ia, ib) = (id_of(&a)?, id_of(&b)?);
         let joined = format!("{a}{b}");
-        let ic = id_of(&joined)
-            .map_err(|_| err(path, format!("merge {r} produces {joined:?}, which is not in the vocab")))?;
+        let ic = id_of(&joined).map_err(|_| {
+            err(
+                path,
+                format!("merge {r} produces {joined:?}, which is not in the vocab"),
+            )
+        })?;
         merges.push(Merge {
             pair: (ia, ib),
             result: ic,
@@ -212,7 +252,10 @@ fn parse_pretokenizer(v: &Value, path: &Path) -> Result<Pretokenizer> {
     match ty {
         Some("ByteLevel") => {
             if v.get("add_prefix_space").and_then(Value::as_bool) == Some(true) {
-                return Err(err(path, "ByteLevel add_prefix_space=true is not supported yet"));
+                return Err(err(
+                    path,
+                    "ByteLevel add_prefix_space=true is not supported yet",
+                ));
             }
             if v.get("use_regex").and_then(Value::as_bool).unwrap_or(true) {
                 Ok(Pretokenizer::new(GPT2_PATTERN)?)
@@ -245,7 +288,10 @@ fn parse_pretokenizer(v: &Value, path: &Path) -> Result<Pretokenizer> {
                 _ => Err(err(path, "this pre-tokenizer Sequence is not supported (expected Split(Regex) + ByteLevel(use_regex=false))")),
             }
         }
-        other => Err(err(path, format!("pre-tokenizer {other:?} is not supported"))),
+        other => Err(err(
+            path,
+            format!("pre-tokenizer {other:?} is not supported"),
+        )),
     }
 }
 
@@ -255,7 +301,10 @@ mod tests {
 
     #[test]
     fn cl100k_hf_pattern_differs_only_in_the_digit_quantifier() {
-        assert_eq!(CL100K_PATTERN.replace(r"\p{N}{1,3}+", r"\p{N}{1,3}"), CL100K_HF_PATTERN);
+        assert_eq!(
+            CL100K_PATTERN.replace(r"\p{N}{1,3}+", r"\p{N}{1,3}"),
+            CL100K_HF_PATTERN
+        );
         let a = Pretokenizer::new(CL100K_PATTERN).unwrap();
         let b = Pretokenizer::Custom(crate::pretok::RegexSplitter::new(CL100K_HF_PATTERN).unwrap());
         let text = "ca:12345:ct 1234567 x99y 00 it's  \r\n\n  ok";

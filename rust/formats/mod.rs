@@ -29,10 +29,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         ));
     }
     if path.is_dir() {
-        return Err(Error::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::Other, "is a directory"),
-        ));
+        return Err(Error::io(path, std::io::Error::other("is a directory")));
     }
     let name = path
         .file_name()

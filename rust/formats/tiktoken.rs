@@ -54,7 +54,10 @@ pub fn from_rank_file(data: &[u8], path: &Path, specials: Vec<(String, TokenId)>
             by_rank.resize(rank + 1, None);
         }
         if by_rank[rank].replace(bytes).is_some() {
-            return Err(Error::format(path, format!("line {}: duplicate rank {rank}", ln + 1)));
+            return Err(Error::format(
+                path,
+                format!("line {}: duplicate rank {rank}", ln + 1),
+            ));
         }
     }
     let tokens: Vec<Vec<u8>> = by_rank
@@ -63,7 +66,10 @@ pub fn from_rank_file(data: &[u8], path: &Path, specials: Vec<(String, TokenId)>
         .map(|(r, t)| t.ok_or_else(|| Error::format(path, format!("rank {r} is missing"))))
         .collect::<Result<_>>()?;
     if tokens.len() < 256 {
-        return Err(Error::format(path, "fewer than 256 tokens: not a byte-level vocabulary"));
+        return Err(Error::format(
+            path,
+            "fewer than 256 tokens: not a byte-level vocabulary",
+        ));
     }
     let ids: FxHashMap<&[u8], TokenId> = tokens
         .iter()
@@ -88,7 +94,10 @@ pub fn from_rank_file(data: &[u8], path: &Path, specials: Vec<(String, TokenId)>
             ));
         }
         let (Some(&a), Some(&b)) = (ids.get(parts[0]), ids.get(parts[1])) else {
-            return Err(Error::format(path, format!("token of rank {rank}: parts unknown")));
+            return Err(Error::format(
+                path,
+                format!("token of rank {rank}: parts unknown"),
+            ));
         };
         merges.push(Merge {
             pair: (a, b),

@@ -329,7 +329,13 @@ fn train_files(
     errors: &str,
 ) -> PyResult<PyTokenizer> {
     let errors: Utf8Errors = errors.parse().map_err(to_py)?;
-    let cfg = config(vocab_size, special_tokens, min_frequency, max_token_length, progress);
+    let cfg = config(
+        vocab_size,
+        special_tokens,
+        min_frequency,
+        max_token_length,
+        progress,
+    );
     let n = threads(num_threads);
     py.detach(|| train::train_files(&paths, pattern, &cfg, n, errors))
         .map(PyTokenizer::wrap)
@@ -352,7 +358,13 @@ fn train_iter(
     num_threads: Option<usize>,
     progress: Option<bool>,
 ) -> PyResult<PyTokenizer> {
-    let cfg = config(vocab_size, special_tokens, min_frequency, max_token_length, progress);
+    let cfg = config(
+        vocab_size,
+        special_tokens,
+        min_frequency,
+        max_token_length,
+        progress,
+    );
     cfg.validate().map_err(to_py)?;
     let pretok = Pretokenizer::new(pattern).map_err(|e| to_py(e.into()))?;
     let counter = count::Counter::new(pretok.clone(), &cfg.special_tokens).map_err(to_py)?;
