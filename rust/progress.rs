@@ -49,7 +49,7 @@ impl Progress {
         }
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         if let Ok(st) =
-            ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+            ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} eta {eta}")
         {
             bar.set_style(st.progress_chars("=> "));
         }

@@ -24,24 +24,23 @@
 //! Invariant: pieces are non-empty and concatenate to the input; they equal fancy-regex's
 //! `find_iter` on the pattern (tests in this file).
 
-use super::classes::{LETTER, NUM, PREFIX, PUNCT};
-use super::scan::Cursor;
+use super::classes::{BYTE, LETTER, NUM, PREFIX, PUNCT};
+use super::scan::{split_with, Cursor};
 
 /// Call `f` on each piece of `text`, in order.
-pub(crate) fn split<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
-    let c = Cursor::new(text);
-    let mut i = 0;
-    while i < text.len() {
-        let e = next(c, i);
-        f(&text[i..e]);
-        i = e;
-    }
+pub(crate) fn split<'a>(text: &'a str, f: impl FnMut(&'a str)) {
+    split_with(text, next, f);
 }
 
 /// End of the piece starting at `i` (`i < len`).
 #[inline(always)]
-fn next(c: Cursor<'_>, i: usize) -> usize {
-    let b0 = c.byte(i);
+fn next(c: Cursor<'_>, i: usize, b0: u8) -> usize {
+    // Fast path (most pieces of most text): an optional space, then an ASCII letter. (A space is
+    // in the prefix class; an apostrophe at `i` leaves `s == i`, which is no letter.)
+    let s = i + usize::from(b0 == b' ');
+    if c.get(s).is_some_and(|x| BYTE[x as usize] & LETTER != 0) {
+        return c.run(s + 1, LETTER);
+    }
     if b0 == b'\'' {
         if let Some(e) = c.contraction(i, true) {
             return e;

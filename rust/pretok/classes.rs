@@ -8,14 +8,16 @@
 //! The ranges come from `regex_syntax` itself (the same tables fancy-regex / the `regex` crate use), so
 //! the scanners follow whatever Unicode version that crate ships. They are built once, at first use
 //! (`OnceLock`), into a two-level table over all of Unicode: `index[cp >> 8]` names a deduplicated
-//! 256-entry block of `blocks`. ASCII has its own `const` table so the hot path never touches the
-//! lazily built one.
+//! 256-entry block of `blocks`; code points below U+0800 (the two-byte UTF-8 sequences: Latin,
+//! Greek, Cyrillic, Hebrew, Arabic...) also have a flat table. ASCII has its own `const` table, so
+//! the hot path never touches the lazily built one.
 //!
-//! Cost: building takes a few milliseconds and ~1 MB of scratch; the table itself is ~9 KB of index
-//! plus 256 bytes per distinct block (well under 200 KB). A lookup is two dependent loads.
+//! Cost: building takes a few milliseconds and ~1 MB of scratch; the tables take 16 KB of index,
+//! 2 KB of flat table and 256 bytes per distinct block (under 100 KB in all). A lookup is one load
+//! (ASCII, two-byte characters) or two dependent loads.
 //!
-//! Invariants: every code point has exactly one class bit set (checked by the tests), and
-//! `ASCII[b] == table().get(b)` for every ASCII byte.
+//! Invariants: every code point has exactly one class bit set (checked by the tests);
+//! `BYTE[b] == table().get(b)` for every ASCII byte and `BYTE[b] == 0` for every other byte.
 
 use std::sync::OnceLock;
 
@@ -47,11 +49,12 @@ pub(crate) const PUNCT: u8 = OTHER | MARK;
 /// `[^\r\n\p{L}\p{N}]` (the optional one-character prefix of cl100k's and o200k's words).
 pub(crate) const PREFIX: u8 = OTHER | MARK | WS;
 
-/// Classes of the ASCII characters (compile-time; must equal the Unicode table on 0..128).
-pub(crate) static ASCII: [u8; 128] = ascii_table();
+/// Class of each ASCII byte (compile-time; equal to the Unicode table on 0..128), 0 for the bytes
+/// 0x80..=0xFF, which are not characters by themselves.
+pub(crate) static BYTE: [u8; 256] = byte_table();
 
-const fn ascii_table() -> [u8; 128] {
-    let mut t = [OTHER; 128];
+const fn byte_table() -> [u8; 256] {
+    let mut t = [0; 256];
     let mut b = 0;
     while b < 128 {
         let c = b as u8;
@@ -70,18 +73,27 @@ const fn ascii_table() -> [u8; 128] {
 
 /// Two-level class table over all code points (see the module doc).
 pub(crate) struct Table {
-    /// `index[cp >> 8]` = number of the 256-entry block holding `cp`.
-    index: Box<[u16]>,
+    /// `index[cp >> 8]` = number of the 256-entry block holding `cp`. 0x2000 entries (the ones
+    /// past 0x10FF are never used) so that any 21-bit `cp` indexes it without a bounds check.
+    index: Box<[u16; 0x2000]>,
     /// Deduplicated blocks, 256 classes each.
     blocks: Box<[u8]>,
+    /// Classes of U+0000..U+07FF, flat.
+    low: Box<[u8; 0x800]>,
 }
 
 impl Table {
     /// Class of code point `cp` (`cp <= 0x10FFFF`, as every `char` is).
     #[inline(always)]
     pub(crate) fn get(&self, cp: u32) -> u8 {
-        let block = self.index[(cp >> 8) as usize] as usize;
+        let block = self.index[(cp >> 8) as usize & 0x1FFF] as usize;
         self.blocks[(block << 8) | (cp as usize & 0xFF)]
+    }
+
+    /// Class of code point `cp < 0x800` (a two-byte UTF-8 sequence): one load.
+    #[inline(always)]
+    pub(crate) fn get_low(&self, cp: u32) -> u8 {
+        self.low[cp as usize & 0x7FF]
     }
 }
 
@@ -135,21 +147,23 @@ pub(crate) fn flat_classes() -> Vec<u8> {
 
 fn build_table() -> Table {
     let flat = flat_classes();
-    let mut index = Vec::with_capacity(flat.len() >> 8);
+    let mut index = Box::new([0u16; 0x2000]);
     let mut blocks: Vec<u8> = Vec::new();
     let mut seen: rustc_hash::FxHashMap<&[u8], u16> = Default::default();
-    for block in flat.chunks(256) {
+    for (slot, block) in index.iter_mut().zip(flat.chunks(256)) {
         let n = seen.len();
-        let id = *seen.entry(block).or_insert_with(|| {
+        *slot = *seen.entry(block).or_insert_with(|| {
             blocks.extend_from_slice(block);
             // 4352 blocks at most, so the number always fits.
             n as u16
         });
-        index.push(id);
     }
+    let mut low = Box::new([0u8; 0x800]);
+    low.copy_from_slice(&flat[..0x800]);
     Table {
-        index: index.into_boxed_slice(),
+        index,
         blocks: blocks.into_boxed_slice(),
+        low,
     }
 }
 
@@ -171,9 +185,13 @@ mod tests {
         let t = table();
         for (cp, &c) in flat.iter().enumerate() {
             assert_eq!(t.get(cp as u32), c, "U+{cp:04X}");
+            if cp < 0x800 {
+                assert_eq!(t.get_low(cp as u32), c, "U+{cp:04X}");
+            }
         }
-        for b in 0..128u32 {
-            assert_eq!(ASCII[b as usize], t.get(b), "ASCII {b:#04x}");
+        for b in 0..256u32 {
+            let want = if b < 128 { t.get(b) } else { 0 };
+            assert_eq!(BYTE[b as usize], want, "byte {b:#04x}");
         }
         // A few well-known members, so a wrong pattern string above cannot go unnoticed.
         for (c, class) in [

@@ -37,8 +37,8 @@
 //! Invariant: pieces are non-empty and concatenate to the input; they equal fancy-regex's
 //! `find_iter` on the pattern (tests in this file).
 
-use super::classes::{BOTH, LETTER, LOWER, MARK, NUM, OTHER, PREFIX, PUNCT, UPPER};
-use super::scan::Cursor;
+use super::classes::{BOTH, BYTE, LETTER, LOWER, MARK, NUM, OTHER, PREFIX, PUNCT, UPPER};
+use super::scan::{split_with, Cursor};
 
 /// o200k's `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]`.
 const U: u8 = UPPER | BOTH | MARK;
@@ -46,14 +46,8 @@ const U: u8 = UPPER | BOTH | MARK;
 const L: u8 = LOWER | BOTH | MARK;
 
 /// Call `f` on each piece of `text`, in order.
-pub(crate) fn split<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
-    let c = Cursor::new(text);
-    let mut i = 0;
-    while i < text.len() {
-        let e = next(c, i);
-        f(&text[i..e]);
-        i = e;
-    }
+pub(crate) fn split<'a>(text: &'a str, f: impl FnMut(&'a str)) {
+    split_with(text, next, f);
 }
 
 /// End of `e` plus an optional contraction.
@@ -68,8 +62,16 @@ fn word(c: Cursor<'_>, s: usize) -> Result<usize, usize> {
     let mut j = s;
     // End of the last character of the U run seen so far that is also in L.
     let mut last_l = None;
-    while j < c.len() {
-        let (k, n) = c.class(j);
+    while let Some(b0) = c.get(j) {
+        let (k, n) = match BYTE[b0 as usize] {
+            // ASCII capitals are in U and not in L: skip them 8 at a time.
+            UPPER => {
+                j = c.skip_ascii(j + 1, b'A', b'Z', false);
+                continue;
+            }
+            0 => c.class_non_ascii(j, b0),
+            k => (k, 1),
+        };
         if k & U == 0 {
             if k & LOWER != 0 {
                 return Ok(contraction(c, c.run(j + n, L)));
@@ -89,7 +91,17 @@ fn word(c: Cursor<'_>, s: usize) -> Result<usize, usize> {
 
 /// End of the piece starting at `i` (`i < len`).
 #[inline(always)]
-fn next(c: Cursor<'_>, i: usize) -> usize {
+fn next(c: Cursor<'_>, i: usize, b0: u8) -> usize {
+    // Fast path (most pieces of most text): an optional space, then an ASCII letter. With the
+    // space as prefix, `word` failing means the letter is uppercase, and alternative 2 (with the
+    // same prefix) takes the U run, as in the general case below.
+    let s = i + usize::from(b0 == b' ');
+    if c.get(s).is_some_and(|x| BYTE[x as usize] & LETTER != 0) {
+        return match word(c, s) {
+            Ok(e) => e,
+            Err(a) => contraction(c, a),
+        };
+    }
     let (k, n) = c.class(i);
     if k & LETTER != 0 {
         return match word(c, i) {
@@ -111,7 +123,7 @@ fn next(c: Cursor<'_>, i: usize) -> usize {
         if k == OTHER {
             return c.nl_run(c.run(i + n, PUNCT), true);
         }
-        if c.byte(i) == b' ' {
+        if b0 == b' ' {
             let (k2, n2) = c.class_or_end(i + 1);
             if k2 & PUNCT != 0 {
                 return c.nl_run(c.run(i + 1 + n2, PUNCT), true);
