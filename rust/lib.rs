@@ -2,20 +2,27 @@
 //!
 //! One engine ([`engine::Engine`]: a multiset of token sequences with incrementally maintained
 //! pair counts) serves every capability; each capability is a policy over it.
+//!
+//! - [`pretok`]: pretokenizers (hand-written gpt2/cl100k/o200k scanners, regex fallback)
+//! - [`count`]: parallel streaming pretoken counting
+//! - [`engine`]: the merge engine and its lazy heap
+//! - [`train`]: the BPE trainer (engine + "most frequent pair")
+//! - [`vocab`], [`encode`], [`normalize`], [`tokenizer`]: vocabulary and encoding
+//! - [`formats`]: HF `tokenizer.json`, tiktoken rank files, atomic writes
 
-pub mod pretok;
-pub mod engine;
 pub mod count;
+pub mod encode;
+pub mod engine;
 pub mod error;
+pub mod formats;
+pub mod normalize;
+pub mod pretok;
 pub mod progress;
+pub mod tokenizer;
+pub mod train;
+pub mod vocab;
 
 pub use error::{Error, Result};
-pub mod vocab;
-pub mod train;
-pub mod encode;
-pub mod formats;
-pub mod tokenizer;
-
 pub use tokenizer::Tokenizer;
 
 #[cfg(feature = "python")]

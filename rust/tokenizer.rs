@@ -6,6 +6,7 @@ use rustc_hash::FxHashSet;
 use crate::count::special_regex;
 use crate::encode::encode_piece;
 use crate::engine::TokenId;
+use crate::normalize::Normalizer;
 use crate::error::{Error, Result};
 use crate::pretok::Pretokenizer;
 use crate::train::TrainStats;
@@ -17,6 +18,8 @@ pub struct Tokenizer {
     vocab: Vocab,
     pretok: Pretokenizer,
     special_re: Option<regex::Regex>,
+    /// Applied to ordinary text before pretokenization (never to special tokens).
+    normalizer: Option<Normalizer>,
     stats: Option<TrainStats>,
 }
 
@@ -28,8 +31,18 @@ impl Tokenizer {
             vocab,
             pretok,
             special_re,
+            normalizer: None,
             stats: None,
         })
+    }
+
+    pub fn with_normalizer(mut self, normalizer: Option<Normalizer>) -> Self {
+        self.normalizer = normalizer;
+        self
+    }
+
+    pub fn normalizer(&self) -> Option<Normalizer> {
+        self.normalizer
     }
 
     pub fn with_stats(mut self, stats: TrainStats) -> Self {
@@ -57,6 +70,11 @@ impl Tokenizer {
     }
 
     fn encode_ordinary_into(&self, text: &str, out: &mut Vec<TokenId>) -> Result<()> {
+        let text = match &self.normalizer {
+            Some(n) => n.apply(text),
+            None => std::borrow::Cow::Borrowed(text),
+        };
+        let text = text.as_ref();
         self.pretok
             .split(text, |p| encode_piece(&self.vocab, p.as_bytes(), out))?;
         Ok(())
