@@ -6,11 +6,13 @@
 //! maps are merged at the end. Memory: the channel holds at most 2 x threads chunks, so it is
 //! bounded by the number of distinct pretokens, never by the corpus size.
 //!
-//! Safe cut points: right after a `\n` that is followed by a non-whitespace character. No piece
-//! of the preset patterns (gpt2, cl100k, o200k) contains a `\n` followed by a non-whitespace
-//! character, and matching restarts at a piece boundary, so cutting there splits exactly as the
-//! whole text would (custom patterns are assumed to share this property; with `none`, files are
-//! counted line by line).
+//! Safe cut points: right after a lone `\n` between two non-whitespace characters, the second
+//! not being `/`. No piece of the preset patterns (gpt2, cl100k, o200k) runs from such a `\n`
+//! into the next character (o200k's punctuation rule ` ?[^\s\p{L}\p{N}]+[\r\n/]*` would run
+//! on into a `/`, hence the exception), the `\s++$` end anchor takes exactly the lone `\n`, and
+//! matching restarts at a piece boundary, so cutting there splits exactly as the whole text
+//! would (custom patterns are assumed to share this property; with `none`, files are counted
+//! line by line).
 //!
 //! Special tokens are cut out of the text before pretokenization and never counted. Counts
 //! merge associatively ([`PretokenCounts::merge`]), so shards can be counted anywhere.
@@ -317,7 +319,8 @@ fn count_file_chunk(
 pub fn safe_cut(buf: &[u8]) -> Option<usize> {
     let mut end = buf.len();
     while let Some(nl) = memchr::memrchr(b'\n', &buf[..end]) {
-        if nl > 0 && char_after(buf, nl + 1).is_some_and(|c| !c.is_whitespace()) {
+        // Not before '/': o200k's ` ?[^\s\p{L}\p{N}]+[\r\n/]*` runs on through "\n/" (".\n//").
+        if nl > 0 && char_after(buf, nl + 1).is_some_and(|c| !c.is_whitespace() && c != '/') {
             if let Some(c) = char_before(buf, nl) {
                 if !c.is_whitespace() {
                     return Some(nl + 1);
@@ -436,6 +439,8 @@ mod tests {
         assert_eq!(safe_cut("x\n中".as_bytes()), Some(2));
         assert_eq!(safe_cut("中\nx".as_bytes()), Some(4));
         assert_eq!(safe_cut("\u{3000}\nx".as_bytes()), None);
+        assert_eq!(safe_cut(b"x.\n//y"), None);
+        assert_eq!(safe_cut(b"x.\n//y\nz"), Some(7));
         assert_eq!(safe_cut(b"abc"), None);
     }
 
@@ -458,6 +463,9 @@ mod tests {
             if i % 11 == 0 {
                 text.push_str("中文 text\n");
             }
+            if i % 13 == 0 {
+                text.push_str("x = 1;\n// comment.\n/* c */\n");
+            }
         }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.txt");
@@ -478,6 +486,49 @@ mod tests {
             assert_eq!(got.counts.len(), whole.len(), "{pat}");
             assert!(got.counts == whole, "{pat}: counts differ");
             assert_eq!(got.bytes, text.len() as u64);
+        }
+    }
+
+    /// Every file of the shared corpus (when present), counted in chunks, equals the whole text.
+    #[test]
+    fn shared_corpus_chunked_counts_equal_whole_text() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+        let Ok(dirs) = std::fs::read_dir(&root) else {
+            eprintln!("skipped: shared corpus not found at {}", root.display());
+            return;
+        };
+        let mut files: Vec<PathBuf> = Vec::new();
+        for d in dirs.flatten() {
+            let p = d.path();
+            if p.is_dir() {
+                files.extend(std::fs::read_dir(&p).unwrap().flatten().map(|e| e.path()));
+            } else {
+                files.push(p);
+            }
+        }
+        files.retain(|p| p.extension().is_some_and(|e| e == "txt"));
+        files.sort();
+        assert!(!files.is_empty());
+        for pat in ["gpt2", "cl100k", "o200k"] {
+            let counter = Counter::new(Pretokenizer::new(pat).unwrap(), &[]).unwrap();
+            for f in &files {
+                let one = vec![f.clone()];
+                let got = count_parallel(
+                    &counter,
+                    2,
+                    Utf8Errors::Strict,
+                    &one,
+                    &Progress::hidden(),
+                    |push| feed_files(&one, push),
+                )
+                .unwrap();
+                let text = std::fs::read_to_string(f).unwrap();
+                assert!(
+                    got.counts == count_whole(pat, &text),
+                    "{pat} {}",
+                    f.display()
+                );
+            }
         }
     }
 
