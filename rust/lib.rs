@@ -3,12 +3,12 @@
 //! One engine ([`engine::Engine`]: a multiset of token sequences with incrementally maintained
 //! pair counts) serves every capability; each capability is a policy over it.
 //!
-//! - [`pretok`]: pretokenizers (hand-written gpt2/cl100k/o200k scanners, regex fallback)
-//! - [`count`]: parallel streaming pretoken counting
-//! - [`engine`]: the merge engine and its lazy heap
-//! - [`train`]: the BPE trainer (engine + "most frequent pair")
-//! - [`vocab`], [`encode`], [`normalize`], [`tokenizer`]: vocabulary and encoding
-//! - [`formats`]: HF `tokenizer.json`, tiktoken rank files, atomic writes
+//! - [`pretok`] holds the pretokenizers (hand-written gpt2/cl100k/o200k scanners, regex fallback)
+//! - [`count`] counts pretokens in parallel, streaming
+//! - [`engine`] is the merge engine and its lazy heap
+//! - [`train`] is the BPE trainer (engine + "most frequent pair")
+//! - [`vocab`], [`encode`], [`normalize`] and [`tokenizer`] hold the vocabulary and encoding
+//! - [`formats`] reads and writes HF `tokenizer.json`, tiktoken rank files, atomically
 
 pub mod count;
 pub mod encode;

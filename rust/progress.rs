@@ -48,9 +48,7 @@ impl Progress {
             return Self::hidden();
         }
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-        if let Ok(st) =
-            ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} eta {eta}")
-        {
+        if let Ok(st) = ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} eta {eta}") {
             bar.set_style(st.progress_chars("=> "));
         }
         bar.set_message(message.to_string());

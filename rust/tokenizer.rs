@@ -1,13 +1,21 @@
-//! A tokenizer: vocabulary + pretokenizer + special tokens. Immutable once built, so it is
-//! shared freely between threads.
+//! A tokenizer: vocabulary + pretokenizer + special tokens + the encoder tables. Immutable once
+//! built, so it is shared freely between threads.
+//!
+//! Encoding a text: special tokens that are allowed cut it into ordinary segments; each segment is
+//! normalized (if the tokenizer has a normalizer), split into pieces by the pretokenizer, and each
+//! piece goes through the BPE step ([`Encoder`], with the calling thread's piece cache). Batches
+//! run on a rayon pool; a single large text with a preset pretokenizer is cut at safe points
+//! (`encode::split`) and its chunks encoded in parallel.
 
 use rustc_hash::FxHashSet;
 
+use rayon::prelude::*;
+
 use crate::count::special_regex;
-use crate::encode::encode_piece;
+use crate::encode::{pool, split, Encoder, MergeRule, PieceSink};
 use crate::engine::TokenId;
-use crate::normalize::Normalizer;
 use crate::error::{Error, Result};
+use crate::normalize::Normalizer;
 use crate::pretok::Pretokenizer;
 use crate::train::TrainStats;
 use crate::vocab::Vocab;
@@ -18,6 +26,8 @@ pub struct Tokenizer {
     vocab: Vocab,
     pretok: Pretokenizer,
     special_re: Option<regex::Regex>,
+    /// Built from `vocab` in `new` / `with_merge_rule`.
+    encoder: Encoder,
     /// Applied to ordinary text before pretokenization (never to special tokens).
     normalizer: Option<Normalizer>,
     stats: Option<TrainStats>,
@@ -27,13 +37,28 @@ impl Tokenizer {
     pub fn new(vocab: Vocab, pretok: Pretokenizer) -> Result<Self> {
         let names: Vec<String> = vocab.specials().iter().map(|(s, _)| s.clone()).collect();
         let special_re = special_regex(&names)?;
+        let encoder = Encoder::new(&vocab, MergeRule::default())?;
         Ok(Self {
+            encoder,
             vocab,
             pretok,
             special_re,
             normalizer: None,
             stats: None,
         })
+    }
+
+    /// Use another merge rule (tiktoken's rank rule for rank files, HF `ignore_merges`).
+    /// Rebuilds the encoder tables.
+    pub fn with_merge_rule(mut self, rule: MergeRule) -> Result<Self> {
+        if rule != self.encoder.rule() {
+            self.encoder = Encoder::new(&self.vocab, rule)?;
+        }
+        Ok(self)
+    }
+
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
     }
 
     pub fn with_normalizer(mut self, normalizer: Option<Normalizer>) -> Self {
@@ -65,19 +90,51 @@ impl Tokenizer {
     /// Encode text, treating special tokens as ordinary text.
     pub fn encode_ordinary(&self, text: &str) -> Result<Vec<TokenId>> {
         let mut out = Vec::with_capacity(text.len() / 3);
-        self.encode_ordinary_into(text, &mut out)?;
+        self.encoder
+            .with_sink(|sink| self.encode_ordinary_into(sink, text, &mut out))?;
         Ok(out)
     }
 
-    fn encode_ordinary_into(&self, text: &str, out: &mut Vec<TokenId>) -> Result<()> {
+    fn encode_ordinary_into(
+        &self,
+        sink: &mut PieceSink<'_>,
+        text: &str,
+        out: &mut Vec<TokenId>,
+    ) -> Result<()> {
         let text = match &self.normalizer {
             Some(n) => n.apply(text),
             None => std::borrow::Cow::Borrowed(text),
         };
-        let text = text.as_ref();
         self.pretok
-            .split(text, |p| encode_piece(&self.vocab, p.as_bytes(), out))?;
+            .split(text.as_ref(), |p| sink.push(p.as_bytes(), out))?;
         Ok(())
+    }
+
+    /// Cut `text` at the allowed special tokens: ordinary segments and special ids, in order.
+    /// At each position the special-token regex (longest first) decides; a match that is not
+    /// allowed is ordinary text, and the search resumes one character later, so an allowed token
+    /// starting inside it is still found.
+    fn segments<'a>(&self, text: &'a str, allowed: &FxHashSet<&str>) -> Vec<Segment<'a>> {
+        let mut out = Vec::new();
+        let Some(re) = self.special_re.as_ref().filter(|_| !allowed.is_empty()) else {
+            out.push(Segment::Text(text));
+            return out;
+        };
+        let (mut last, mut pos) = (0, 0);
+        while let Some(m) = re.find_at(text, pos) {
+            if allowed.contains(m.as_str()) {
+                if let Some(id) = self.vocab.special_id(m.as_str()) {
+                    out.push(Segment::Text(&text[last..m.start()]));
+                    out.push(Segment::Special(id));
+                    last = m.end();
+                    pos = m.end();
+                    continue;
+                }
+            }
+            pos = m.start() + text[m.start()..].chars().next().map_or(1, char::len_utf8);
+        }
+        out.push(Segment::Text(&text[last..]));
+        out
     }
 
     /// Encode text; occurrences of the special tokens in `allowed` become their ids, all other
@@ -88,23 +145,133 @@ impl Tokenizer {
         allowed: &FxHashSet<&str>,
     ) -> Result<Vec<TokenId>> {
         let mut out = Vec::with_capacity(text.len() / 3);
-        let Some(re) = self.special_re.as_ref().filter(|_| !allowed.is_empty()) else {
-            self.encode_ordinary_into(text, &mut out)?;
-            return Ok(out);
-        };
-        let mut last = 0;
-        for m in re.find_iter(text) {
-            if !allowed.contains(m.as_str()) {
-                continue;
+        self.encoder.with_sink(|sink| {
+            for seg in self.segments(text, allowed) {
+                match seg {
+                    Segment::Text(t) => self.encode_ordinary_into(sink, t, &mut out)?,
+                    Segment::Special(id) => out.push(id),
+                }
             }
-            self.encode_ordinary_into(&text[last..m.start()], &mut out)?;
-            if let Some(id) = self.vocab.special_id(m.as_str()) {
-                out.push(id);
-            }
-            last = m.end();
-        }
-        self.encode_ordinary_into(&text[last..], &mut out)?;
+            Ok::<_, Error>(())
+        })?;
         Ok(out)
+    }
+
+    /// Error (tiktoken's rule) if `text` contains a special token of `disallowed`.
+    pub fn check_disallowed(&self, text: &str, disallowed: &FxHashSet<&str>) -> Result<()> {
+        if disallowed.is_empty() {
+            return Ok(());
+        }
+        match self.find_special(text, Some(disallowed)) {
+            None => Ok(()),
+            Some(s) => Err(Error::invalid(format!(
+                "Encountered text corresponding to disallowed special token '{s}'.\n\
+                 Pass allowed_special={{'{s}'}} (or 'all') to encode it as a special token, \
+                 or disallowed_special=() to encode it as normal text."
+            ))),
+        }
+    }
+
+    /// tiktoken's `encode`: error if `text` contains a token of `disallowed`; tokens of
+    /// `allowed` become their ids; everything else is ordinary text. With `threads > 1`, a
+    /// large text is encoded in parallel chunks (same result).
+    pub fn encode(
+        &self,
+        text: &str,
+        allowed: &FxHashSet<&str>,
+        disallowed: &FxHashSet<&str>,
+        threads: usize,
+    ) -> Result<Vec<TokenId>> {
+        self.check_disallowed(text, disallowed)?;
+        if threads <= 1 || text.len() < PARALLEL_MIN_BYTES || !self.chunkable() {
+            return self.encode_with_specials(text, allowed);
+        }
+        let mut jobs: Vec<Segment<'_>> = Vec::new();
+        for seg in self.segments(text, allowed) {
+            match seg {
+                Segment::Text(t) => {
+                    let parts = (t.len() / (PARALLEL_MIN_BYTES / 2)).clamp(1, threads * 4);
+                    jobs.extend(split::chunks(t, parts).into_iter().map(Segment::Text));
+                }
+                s => jobs.push(s),
+            }
+        }
+        let parts = pool::install(threads, || {
+            jobs.par_iter()
+                .map(|seg| match seg {
+                    Segment::Text(t) => self.encode_ordinary(t),
+                    Segment::Special(id) => Ok(vec![*id]),
+                })
+                .collect::<Result<Vec<_>>>()
+        })??;
+        Ok(parts.concat())
+    }
+
+    /// Whether `split::chunks` is exact for this tokenizer (preset pattern, no normalizer).
+    fn chunkable(&self) -> bool {
+        self.normalizer.is_none()
+            && matches!(
+                self.pretok,
+                Pretokenizer::Gpt2 | Pretokenizer::Cl100k | Pretokenizer::O200k
+            )
+    }
+
+    /// Number of tokens of `encode(text, ...)`.
+    pub fn count_tokens(
+        &self,
+        text: &str,
+        allowed: &FxHashSet<&str>,
+        disallowed: &FxHashSet<&str>,
+    ) -> Result<usize> {
+        Ok(self.encode(text, allowed, disallowed, 1)?.len())
+    }
+
+    /// `encode` of every text, in parallel on `threads` threads; the first error (in input
+    /// order) is returned.
+    pub fn encode_batch<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        allowed: &FxHashSet<&str>,
+        disallowed: &FxHashSet<&str>,
+        threads: usize,
+    ) -> Result<Vec<Vec<TokenId>>> {
+        if threads <= 1 {
+            return texts
+                .iter()
+                .map(|t| self.encode(t.as_ref(), allowed, disallowed, 1))
+                .collect();
+        }
+        pool::install(threads, || {
+            texts
+                .par_iter()
+                .with_min_len(4)
+                .map(|t| self.encode(t.as_ref(), allowed, disallowed, 1))
+                .collect()
+        })?
+    }
+
+    /// `encode_batch` as one flat id array plus `offsets` (`len = texts.len() + 1`): the ids of
+    /// text i are `ids[offsets[i]..offsets[i + 1]]`.
+    pub fn encode_batch_flat<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        allowed: &FxHashSet<&str>,
+        disallowed: &FxHashSet<&str>,
+        threads: usize,
+    ) -> Result<(Vec<TokenId>, Vec<i64>)> {
+        let per_text = self.encode_batch(texts, allowed, disallowed, threads)?;
+        let mut offsets = Vec::with_capacity(per_text.len() + 1);
+        offsets.push(0i64);
+        let mut total = 0usize;
+        for v in &per_text {
+            total += v.len();
+            offsets.push(total as i64);
+        }
+        let mut ids = Vec::with_capacity(total);
+        for v in per_text {
+            ids.extend_from_slice(&v);
+        }
+        Ok((ids, offsets))
     }
 
     /// The first special token found in `text` that is in `set` (all specials if `None`).
@@ -117,6 +284,14 @@ impl Tokenizer {
         re.find_iter(text)
             .map(|m| m.as_str())
             .find(|s| set.is_none_or(|set| set.contains(s)))
+    }
+
+    /// `decode_bytes` of each sequence.
+    pub fn decode_batch<S: AsRef<[TokenId]>>(&self, batch: &[S]) -> Result<Vec<Vec<u8>>> {
+        batch
+            .iter()
+            .map(|ids| self.decode_bytes(ids.as_ref()))
+            .collect()
     }
 
     /// The bytes of a sequence of ids (special tokens give their text).
@@ -135,4 +310,13 @@ impl Tokenizer {
         }
         Ok(out)
     }
+}
+
+/// Texts smaller than this are not cut for parallel encoding (thread hand-off costs more).
+const PARALLEL_MIN_BYTES: usize = 1 << 20;
+
+/// A part of a text: ordinary text, or the id of an allowed special token.
+enum Segment<'a> {
+    Text(&'a str),
+    Special(TokenId),
 }

@@ -3,7 +3,10 @@
 //!
 //! Invariants: ids `0..tokens.len()` are the regular tokens, each with distinct bytes; every
 //! merge `(a, b) -> c` has `bytes(c) == bytes(a) ++ bytes(b)`; a merge's rank is its index in
-//! `merges`; special tokens have ids `>= tokens.len()` and are distinct.
+//! `merges`; special tokens are distinct and have ids `>= tokens.len()`, except that a special
+//! token may reuse a regular id whose bytes are exactly its text (HF-trained files put the
+//! trainer's special tokens at ids 0, 1, ... of the model vocabulary; GPT-2's `vocab.json` holds
+//! `<|endoftext|>`). Byte tokens may have any ids ([`Vocab::byte_id`]).
 
 use std::sync::OnceLock;
 
@@ -28,6 +31,14 @@ pub struct Vocab {
     /// pair -> (rank, result)
     ranks: FxHashMap<Pair, (u32, TokenId)>,
     specials: Vec<(String, TokenId)>,
+    /// The id of each single byte (`None` if some byte has no token).
+    byte_ids: Option<Box<[TokenId; 256]>>,
+    /// HF's `ignore_merges`: a pretoken that is a whole token is emitted as that token before
+    /// any merge is tried (see [`Vocab::ignore_merges`]).
+    ignore_merges: bool,
+    /// Ids of special tokens that HF's `added_tokens` marks `"special": false` (kept for the
+    /// round trip; they are matched in text exactly like the other special tokens).
+    non_special: Vec<TokenId>,
 }
 
 impl Vocab {
@@ -79,13 +90,24 @@ impl Vocab {
             if s.is_empty() {
                 return Err(Error::invalid("special tokens must not be empty"));
             }
-            if (*id as usize) < n {
-                return Err(Error::invalid(format!(
-                    "special token {s:?} has id {id}, which is a regular token's id"
-                )));
+            if let Some(t) = tokens.get(*id as usize) {
+                if t.as_slice() != s.as_bytes() {
+                    return Err(Error::invalid(format!(
+                        "special token {s:?} has id {id}, which is the regular token {:?}",
+                        String::from_utf8_lossy(t)
+                    )));
+                }
             }
             if seen.insert(s.clone(), *id).is_some() {
                 return Err(Error::invalid(format!("duplicate special token {s:?}")));
+            }
+        }
+        let mut table = [0 as TokenId; 256];
+        let mut complete = true;
+        for (b, slot) in table.iter_mut().enumerate() {
+            match ids.get(&[b as u8][..]) {
+                Some(&id) => *slot = id,
+                None => complete = false,
             }
         }
         Ok(Self {
@@ -94,7 +116,57 @@ impl Vocab {
             merges,
             ranks,
             specials,
+            byte_ids: complete.then(|| Box::new(table)),
+            ignore_merges: false,
+            non_special: Vec::new(),
         })
+    }
+
+    /// Set HF's `ignore_merges` (see [`Vocab::ignore_merges`]).
+    pub fn with_ignore_merges(mut self, ignore_merges: bool) -> Self {
+        self.ignore_merges = ignore_merges;
+        self
+    }
+
+    /// HF's BPE option `ignore_merges`: when true, a pretoken whose bytes are a regular token is
+    /// emitted as that single token, and merges are applied only to the other pretokens. When
+    /// false (HF's default), every pretoken goes through the merges, even one that is a whole
+    /// token (the merges may then end in several tokens). tiktoken always looks the whole piece
+    /// up first, so rank files load with this set.
+    pub fn ignore_merges(&self) -> bool {
+        self.ignore_merges
+    }
+
+    /// Mark special tokens as HF `"special": false` added tokens (ids not among the specials
+    /// are ignored).
+    pub fn with_non_special(mut self, ids: Vec<TokenId>) -> Self {
+        self.non_special = ids
+            .into_iter()
+            .filter(|id| self.specials.iter().any(|(_, i)| i == id))
+            .collect();
+        self
+    }
+
+    /// Whether special token `id` came from an HF added token marked `"special": false`.
+    pub fn is_non_special(&self, id: TokenId) -> bool {
+        self.non_special.contains(&id)
+    }
+
+    /// The id of the single byte `b` (`None` if that byte has no token). Byte tokens are ids
+    /// 0..255 in bytepair-trained and tiktoken vocabularies, but any ids in HF-trained files.
+    #[inline]
+    pub fn byte_id(&self, b: u8) -> Option<TokenId> {
+        self.byte_ids.as_ref().map(|t| t[b as usize])
+    }
+
+    /// The ids of all 256 single bytes, indexed by byte (`None` if some byte has no token).
+    pub fn byte_ids(&self) -> Option<&[TokenId; 256]> {
+        self.byte_ids.as_deref()
+    }
+
+    /// Whether `id` is a special token that reuses a regular id (see the module docs).
+    pub fn is_special_regular(&self, id: TokenId) -> bool {
+        (id as usize) < self.tokens.len() && self.special_by_id(id).is_some()
     }
 
     /// Number of regular tokens (ids `0..n`).
@@ -232,8 +304,24 @@ mod tests {
             pair: (b'a' as u32, b'b' as u32),
             result: 256,
         };
-        let v = Vocab::new(toks, vec![good], vec![("<s>".into(), 257)]).unwrap();
+        let v = Vocab::new(toks.clone(), vec![good], vec![("<s>".into(), 257)]).unwrap();
         assert_eq!(v.merge_of((97, 98)), Some((0, 256)));
         assert_eq!(v.size(), 258);
+        assert_eq!(v.byte_id(b'a'), Some(97));
+        assert!(!v.ignore_merges() && v.with_ignore_merges(true).ignore_merges());
+    }
+
+    #[test]
+    fn special_may_reuse_a_regular_id_with_its_bytes() {
+        let mut toks: Vec<Vec<u8>> = vec![b"<s>".to_vec()];
+        toks.extend((0..=255u8).rev().map(|b| vec![b]));
+        let v = Vocab::new(toks.clone(), vec![], vec![("<s>".into(), 0)]).unwrap();
+        assert!(v.is_special_regular(0));
+        assert_eq!(v.byte_id(255), Some(1));
+        assert_eq!(v.byte_ids().map(|t| t[0]), Some(256));
+        let err = Vocab::new(toks, vec![], vec![("<t>".into(), 0)]).unwrap_err();
+        assert!(err.to_string().contains("regular token"), "{err}");
+        let partial = Vocab::new(vec![b"a".to_vec()], vec![], vec![]).unwrap();
+        assert_eq!(partial.byte_id(b'a'), None);
     }
 }

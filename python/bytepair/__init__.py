@@ -12,7 +12,7 @@ Train byte-level BPE tokenizers on files or iterators, encode and decode, and sa
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
@@ -38,6 +38,9 @@ PATTERNS = ("gpt2", "cl100k", "o200k", "none")
 
 PathLike = Union[str, "os.PathLike[str]"]
 SpecialSet = Union[Literal["all"], Collection[str]]
+#: ``special_tokens`` of the loaders: None (what the file says), ``"default"`` (the known ones),
+#: ``{text: id}``, or names to look up in a ``vocab.json``.
+SpecialTokensArg = Optional[Union[Literal["default"], Mapping[str, int], Iterable[str]]]
 
 
 class Tokenizer:
@@ -58,9 +61,50 @@ class Tokenizer:
 
     # ---- loading -----------------------------------------------------------------------
     @classmethod
-    def from_file(cls, path: PathLike) -> Tokenizer:
-        """Load an HF ``tokenizer.json`` (byte-level BPE) file."""
-        return cls(_core.Tokenizer.from_file(os.fspath(path)))
+    def from_file(
+        cls,
+        path: PathLike,
+        *,
+        pattern: Optional[str] = None,
+        special_tokens: SpecialTokensArg = None,
+    ) -> Tokenizer:
+        """Load a tokenizer; the kind of file is told by its content, not its name.
+
+        - HF ``tokenizer.json`` (byte-level BPE): everything comes from the file; features
+          bytepair does not support raise ValueError naming them.
+        - tiktoken rank file (``.tiktoken``): ``pattern`` is required, as in tiktoken: a preset
+          or encoding name (``"gpt2"``/``"r50k_base"``, ``"p50k_base"``, ``"cl100k_base"``,
+          ``"o200k_base"``) or a regex. ``special_tokens``: a dict ``{text: id}``, or
+          ``"default"`` for the named encoding's own (e.g. cl100k_base's ``<|endoftext|>``,
+          ``<|fim_prefix|>`` ...); None gives none.
+        - GPT-2 ``vocab.json`` or ``merges.txt`` (the other file must sit beside it; else use
+          :meth:`from_files`), or a folder holding ``tokenizer.json`` or both.
+
+        Malformed or truncated files raise ValueError naming the file and the problem.
+        """
+        specials, default = _special_args(special_tokens)
+        return cls(_core.Tokenizer.load(os.fspath(path), pattern, specials, default))
+
+    @classmethod
+    def from_files(
+        cls,
+        vocab: PathLike,
+        merges: PathLike,
+        *,
+        pattern: str = "gpt2",
+        special_tokens: SpecialTokensArg = None,
+    ) -> Tokenizer:
+        """Load GPT-2's ``vocab.json`` (``encoder.json``) and ``merges.txt`` (``vocab.bpe``).
+
+        Encodes like HF ``BPE.from_file(vocab, merges)`` behind ``ByteLevel`` with ``pattern``
+        (default GPT-2's). ``special_tokens``: names found in ``vocab.json`` (list), ``{text:
+        id}``, or ``"default"`` (``<|endoftext|>`` if the file holds it); None gives none, and
+        ``<|endoftext|>`` then stays an ordinary vocabulary entry.
+        """
+        specials, default = _special_args(special_tokens)
+        return cls(
+            _core.Tokenizer.load(os.fspath(vocab), pattern, specials, default, os.fspath(merges))
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Tokenizer:
@@ -72,9 +116,14 @@ class Tokenizer:
         cls,
         path: PathLike,
         pattern: str,
-        special_tokens: Optional[dict[str, int]] = None,
+        special_tokens: Optional[Union[Literal["default"], Mapping[str, int]]] = None,
     ) -> Tokenizer:
-        """Load a tiktoken rank file; like tiktoken, the pattern and specials come from you."""
+        """Load a tiktoken rank file; like tiktoken, the pattern and specials come from you
+        (``special_tokens="default"``: those of the encoding ``pattern`` names)."""
+        if special_tokens == "default":
+            return cls(_core.Tokenizer.from_tiktoken(os.fspath(path), pattern, [], True))
+        if special_tokens is not None and not isinstance(special_tokens, Mapping):
+            raise TypeError("special_tokens must be a dict {text: id} or 'default'")
         specials = sorted((special_tokens or {}).items(), key=lambda kv: kv[1])
         return cls(_core.Tokenizer.from_tiktoken(os.fspath(path), pattern, specials))
 
@@ -123,27 +172,26 @@ class Tokenizer:
         return self._core.id_to_token(id)
 
     # ---- encoding ----------------------------------------------------------------------
-    def _allowed(
-        self, allowed_special: SpecialSet, disallowed_special: SpecialSet, text: str
-    ) -> list[str]:
+    def _special_sets(
+        self, allowed_special: SpecialSet, disallowed_special: SpecialSet
+    ) -> tuple[list[str], list[str]]:
+        """tiktoken's rule: ``allowed`` tokens become ids; text holding a ``disallowed`` token
+        raises ValueError (checked in Rust); any other special token is plain text."""
         specials = self._core.special_tokens()
+        if isinstance(allowed_special, str) and allowed_special != "all":
+            raise TypeError("allowed_special must be 'all' or a collection of str")
+        if isinstance(disallowed_special, str) and disallowed_special != "all":
+            raise TypeError("disallowed_special must be 'all' or a collection of str")
         allowed = list(specials) if allowed_special == "all" else list(allowed_special)
         for s in allowed:
             if s not in specials:
                 raise ValueError(f"{s!r} is not a special token of this tokenizer")
         if disallowed_special == "all":
-            disallowed = [s for s in specials if s not in set(allowed)]
+            allowed_set = set(allowed)
+            disallowed = [s for s in specials if s not in allowed_set]
         else:
             disallowed = list(disallowed_special)
-        if disallowed:
-            found = self._core.find_special(text, disallowed)
-            if found is not None:
-                raise ValueError(
-                    f"Encountered text corresponding to disallowed special token {found!r}.\n"
-                    f"Pass allowed_special={{{found!r}}} (or 'all') to encode it as a special "
-                    "token, or disallowed_special=() to encode it as normal text."
-                )
-        return allowed
+        return allowed, disallowed
 
     def encode(
         self,
@@ -151,16 +199,29 @@ class Tokenizer:
         *,
         allowed_special: SpecialSet = (),
         disallowed_special: SpecialSet = "all",
+        num_threads: Optional[int] = 1,
     ) -> list[int]:
         """Encode text. Special-token handling follows tiktoken: text that contains a special
         token raises unless that token is allowed (then it becomes its id) or not disallowed
-        (then it is encoded as plain text)."""
-        allowed = self._allowed(allowed_special, disallowed_special, text)
-        return self._core.encode(text, allowed)
+        (then it is encoded as plain text). ``num_threads`` > 1 (None = all cores) encodes a
+        large text (>= 1 MB) in parallel chunks, with the same result."""
+        allowed, disallowed = self._special_sets(allowed_special, disallowed_special)
+        return self._core.encode(text, allowed, disallowed, num_threads)
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Encode text, treating special tokens as plain text."""
         return self._core.encode_ordinary(text)
+
+    def count_tokens(
+        self,
+        text: str,
+        *,
+        allowed_special: SpecialSet = (),
+        disallowed_special: SpecialSet = "all",
+    ) -> int:
+        """``len(encode(text, ...))`` without building the list."""
+        allowed, disallowed = self._special_sets(allowed_special, disallowed_special)
+        return self._core.count_tokens(text, allowed, disallowed)
 
     def encode_batch(
         self,
@@ -170,20 +231,41 @@ class Tokenizer:
         allowed_special: SpecialSet = (),
         disallowed_special: SpecialSet = "all",
     ) -> list[list[int]]:
-        """Encode many texts in parallel (GIL released)."""
-        texts = list(texts)
-        allowed: list[str] = []
-        for t in texts:
-            allowed = self._allowed(allowed_special, disallowed_special, t)
-        return self._core.encode_batch(texts, allowed, num_threads)
+        """Encode many texts in parallel (GIL released; ``num_threads`` None = all cores)."""
+        allowed, disallowed = self._special_sets(allowed_special, disallowed_special)
+        return self._core.encode_batch(_str_list(texts), allowed, disallowed, num_threads)
+
+    def encode_batch_numpy(
+        self,
+        texts: Iterable[str],
+        *,
+        num_threads: Optional[int] = None,
+        allowed_special: SpecialSet = (),
+        disallowed_special: SpecialSet = "all",
+    ) -> tuple[Any, Any]:
+        """Encode many texts in parallel into ``(ids, offsets)``: ``ids`` a flat
+        ``np.ndarray[uint32]``, ``offsets`` an ``np.ndarray[int64]`` of ``len(texts) + 1``;
+        text i is ``ids[offsets[i]:offsets[i + 1]]``. No Python object per token."""
+        import numpy as np
+
+        allowed, disallowed = self._special_sets(allowed_special, disallowed_special)
+        ids, offsets = self._core.encode_batch_flat(
+            _str_list(texts), allowed, disallowed, num_threads
+        )
+        return np.frombuffer(ids, dtype=np.uint32), np.frombuffer(offsets, dtype=np.int64)
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """The bytes of a sequence of ids. Invalid ids raise ValueError."""
-        return self._core.decode_bytes(list(ids))
+        return self._core.decode_bytes(_id_list(ids))
 
     def decode(self, ids: Iterable[int], errors: str = "replace") -> str:
         """Decode ids to text; bytes that are not valid UTF-8 follow ``errors``."""
-        return self._core.decode_bytes(list(ids)).decode("utf-8", errors=errors)
+        return self._core.decode_bytes(_id_list(ids)).decode("utf-8", errors=errors)
+
+    def decode_batch(self, batch: Iterable[Iterable[int]], errors: str = "replace") -> list[str]:
+        """``decode`` of each id sequence."""
+        raw = self._core.decode_bytes_batch([_id_list(ids) for ids in batch])
+        return [b.decode("utf-8", errors=errors) for b in raw]
 
     # ---- saving ------------------------------------------------------------------------
     def to_json(self) -> str:
@@ -208,6 +290,39 @@ class Tokenizer:
             f"<bytepair.Tokenizer vocab_size={self.vocab_size} "
             f"pretokenizer={self.pretokenizer!r} specials={len(self.special_tokens)}>"
         )
+
+
+def _special_args(
+    special_tokens: SpecialTokensArg,
+) -> tuple[Optional[list[tuple[str, Optional[int]]]], bool]:
+    """The loaders' ``special_tokens`` as (list of (text, id or None), use the defaults)."""
+    if special_tokens is None:
+        return None, False
+    if isinstance(special_tokens, str):
+        if special_tokens == "default":
+            return None, True
+        raise TypeError("special_tokens must be 'default', a dict {text: id} or a list of str")
+    if isinstance(special_tokens, Mapping):
+        items: list[tuple[str, Optional[int]]] = [(s, int(i)) for s, i in special_tokens.items()]
+        return sorted(items, key=lambda kv: kv[1] or 0), False
+    out: list[tuple[str, Optional[int]]] = []
+    for s in special_tokens:
+        if not isinstance(s, str):
+            raise TypeError(f"special tokens must be str, got {type(s).__name__}")
+        out.append((s, None))
+    return out, False
+
+
+def _str_list(texts: Iterable[str]) -> list[str]:
+    if isinstance(texts, (str, bytes)):
+        raise TypeError("texts must be an iterable of str, not a single str/bytes")
+    return list(texts)
+
+
+def _id_list(ids: Iterable[int]) -> list[int]:
+    """A list of ints (numpy arrays of any integer type included)."""
+    tolist = getattr(ids, "tolist", None)
+    return list(tolist() if callable(tolist) else ids)
 
 
 def _as_paths(files: Any) -> Optional[list[str]]:

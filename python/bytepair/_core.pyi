@@ -6,10 +6,31 @@ __version__: str
 
 class Tokenizer:
     def encode_ordinary(self, text: str) -> list[int]: ...
-    def encode(self, text: str, allowed: list[str] = ...) -> list[int]: ...
+    def encode(
+        self,
+        text: str,
+        allowed: list[str] = ...,
+        disallowed: list[str] = ...,
+        num_threads: Optional[int] = ...,
+    ) -> list[int]: ...
+    def count_tokens(
+        self, text: str, allowed: list[str] = ..., disallowed: list[str] = ...
+    ) -> int: ...
     def encode_batch(
-        self, texts: list[str], allowed: list[str] = ..., num_threads: Optional[int] = ...
+        self,
+        texts: list[str],
+        allowed: list[str] = ...,
+        disallowed: list[str] = ...,
+        num_threads: Optional[int] = ...,
     ) -> list[list[int]]: ...
+    def encode_batch_flat(
+        self,
+        texts: list[str],
+        allowed: list[str] = ...,
+        disallowed: list[str] = ...,
+        num_threads: Optional[int] = ...,
+    ) -> tuple[bytes, bytes]: ...
+    def decode_bytes_batch(self, batch: list[list[int]]) -> list[bytes]: ...
     def find_special(self, text: str, among: Optional[list[str]] = ...) -> Optional[str]: ...
     def decode_bytes(self, ids: list[int]) -> bytes: ...
     @property
@@ -36,8 +57,19 @@ class Tokenizer:
     @staticmethod
     def from_file(path: str) -> Tokenizer: ...
     @staticmethod
+    def load(
+        path: str,
+        pattern: Optional[str] = ...,
+        special_tokens: Optional[list[tuple[str, Optional[int]]]] = ...,
+        default_specials: bool = ...,
+        merges: Optional[str] = ...,
+    ) -> Tokenizer: ...
+    @staticmethod
     def from_tiktoken(
-        path: str, pattern: str, special_tokens: list[tuple[str, int]] = ...
+        path: str,
+        pattern: str,
+        special_tokens: list[tuple[str, int]] = ...,
+        default_specials: bool = ...,
     ) -> Tokenizer: ...
 
 def train_files(

@@ -11,7 +11,7 @@ use rustc_hash::FxHashSet;
 
 use crate::count::{self, Chunk, Utf8Errors};
 use crate::error::Error;
-use crate::formats::{hf, tiktoken, write_atomic};
+use crate::formats::{self, hf, tiktoken, write_atomic};
 use crate::pretok::Pretokenizer;
 use crate::train::{self, TrainConfig};
 use crate::Tokenizer;
@@ -47,6 +47,10 @@ impl PyTokenizer {
     }
 }
 
+fn set(v: &[String]) -> FxHashSet<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
 fn check_ids(ids: &[i64], size: usize) -> PyResult<Vec<u32>> {
     ids.iter()
         .enumerate()
@@ -70,43 +74,98 @@ impl PyTokenizer {
         py.detach(|| t.encode_ordinary(text)).map_err(to_py)
     }
 
-    /// Encode; the special tokens listed in `allowed` become their ids.
-    #[pyo3(signature = (text, allowed=Vec::new()))]
-    fn encode(&self, py: Python<'_>, text: &str, allowed: Vec<String>) -> PyResult<Vec<u32>> {
+    /// Encode (tiktoken's rules): a token of `disallowed` in the text raises ValueError, tokens
+    /// of `allowed` become their ids. `num_threads` > 1 cuts a large text into parallel chunks.
+    #[pyo3(signature = (text, allowed=Vec::new(), disallowed=Vec::new(), num_threads=1))]
+    fn encode(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        allowed: Vec<String>,
+        disallowed: Vec<String>,
+        num_threads: Option<usize>,
+    ) -> PyResult<Vec<u32>> {
         let t = &self.inner;
-        py.detach(|| {
-            let set: FxHashSet<&str> = allowed.iter().map(String::as_str).collect();
-            t.encode_with_specials(text, &set)
-        })
-        .map_err(to_py)
+        let n = threads(num_threads);
+        py.detach(|| t.encode(text, &set(&allowed), &set(&disallowed), n))
+            .map_err(to_py)
+    }
+
+    /// Number of tokens of `encode(text, allowed, disallowed)`.
+    #[pyo3(signature = (text, allowed=Vec::new(), disallowed=Vec::new()))]
+    fn count_tokens(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        allowed: Vec<String>,
+        disallowed: Vec<String>,
+    ) -> PyResult<usize> {
+        let t = &self.inner;
+        py.detach(|| t.count_tokens(text, &set(&allowed), &set(&disallowed)))
+            .map_err(to_py)
     }
 
     /// Encode many texts in parallel (GIL released).
-    #[pyo3(signature = (texts, allowed=Vec::new(), num_threads=None))]
+    #[pyo3(signature = (texts, allowed=Vec::new(), disallowed=Vec::new(), num_threads=None))]
     fn encode_batch(
         &self,
         py: Python<'_>,
         texts: Vec<String>,
         allowed: Vec<String>,
+        disallowed: Vec<String>,
         num_threads: Option<usize>,
     ) -> PyResult<Vec<Vec<u32>>> {
         let t = &self.inner;
         let n = threads(num_threads);
-        py.detach(|| {
-            use rayon::prelude::*;
-            let set: FxHashSet<&str> = allowed.iter().map(String::as_str).collect();
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build()
-                .map_err(|e| Error::invalid(e.to_string()))?;
-            pool.install(|| {
-                texts
-                    .par_iter()
-                    .map(|s| t.encode_with_specials(s, &set))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-        })
-        .map_err(to_py)
+        py.detach(|| t.encode_batch(&texts, &set(&allowed), &set(&disallowed), n))
+            .map_err(to_py)
+    }
+
+    /// `encode_batch` flattened: (ids as native-endian uint32 bytes, offsets as native-endian
+    /// int64 bytes, `len(texts) + 1` of them). No Python object per token.
+    #[pyo3(signature = (texts, allowed=Vec::new(), disallowed=Vec::new(), num_threads=None))]
+    fn encode_batch_flat<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<String>,
+        allowed: Vec<String>,
+        disallowed: Vec<String>,
+        num_threads: Option<usize>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let t = &self.inner;
+        let n = threads(num_threads);
+        let (ids, offsets) = py
+            .detach(|| t.encode_batch_flat(&texts, &set(&allowed), &set(&disallowed), n))
+            .map_err(to_py)?;
+        let ids = PyBytes::new_with(py, ids.len() * 4, |buf| {
+            for (b, id) in buf.chunks_exact_mut(4).zip(&ids) {
+                b.copy_from_slice(&id.to_ne_bytes());
+            }
+            Ok(())
+        })?;
+        let offsets = PyBytes::new_with(py, offsets.len() * 8, |buf| {
+            for (b, o) in buf.chunks_exact_mut(8).zip(&offsets) {
+                b.copy_from_slice(&o.to_ne_bytes());
+            }
+            Ok(())
+        })?;
+        Ok((ids, offsets))
+    }
+
+    /// `decode_bytes` of each id list.
+    fn decode_bytes_batch<'py>(
+        &self,
+        py: Python<'py>,
+        batch: Vec<Vec<i64>>,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let size = self.inner.vocab().size();
+        let batch: Vec<Vec<u32>> = batch
+            .iter()
+            .map(|ids| check_ids(ids, size))
+            .collect::<PyResult<_>>()?;
+        let t = &self.inner;
+        let out = py.detach(|| t.decode_batch(&batch)).map_err(to_py)?;
+        Ok(out.iter().map(|b| PyBytes::new(py, b)).collect())
     }
 
     /// The first special token in `text` that is in `among` (any special token if `None`).
@@ -264,31 +323,73 @@ impl PyTokenizer {
             .map_err(to_py)
     }
 
-    /// Load a `tokenizer.json` file.
+    /// Load a tokenizer file of any supported kind, told by content (`formats::load`).
     #[staticmethod]
     fn from_file(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        py.detach(|| {
-            let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            hf::from_json(&data, &path)
-        })
-        .map(Self::wrap)
-        .map_err(to_py)
+        py.detach(|| formats::load(&path, &formats::LoadOptions::default()))
+            .map(Self::wrap)
+            .map_err(to_py)
     }
 
-    /// Load a tiktoken rank file with a pattern (preset name or regex) and special tokens.
+    /// `formats::load` with its options: `special_tokens` None = what the file says;
+    /// `default_specials` = the known special tokens (tiktoken encodings, GPT-2's vocab.json);
+    /// `merges` = GPT-2 merges.txt when `path` is a vocab.json.
     #[staticmethod]
-    #[pyo3(signature = (path, pattern, special_tokens=Vec::new()))]
+    #[pyo3(signature = (path, pattern=None, special_tokens=None, default_specials=false, merges=None))]
+    fn load(
+        py: Python<'_>,
+        path: PathBuf,
+        pattern: Option<String>,
+        special_tokens: Option<Vec<(String, Option<u32>)>>,
+        default_specials: bool,
+        merges: Option<PathBuf>,
+    ) -> PyResult<Self> {
+        let specials = match (special_tokens, default_specials) {
+            (Some(_), true) => {
+                return Err(PyValueError::new_err(
+                    "give special_tokens or default_specials, not both",
+                ))
+            }
+            (Some(list), false) => formats::SpecialTokens::Given(list),
+            (None, true) => formats::SpecialTokens::Default,
+            (None, false) => formats::SpecialTokens::FromFile,
+        };
+        let opts = formats::LoadOptions {
+            pattern: pattern.as_deref(),
+            specials,
+            merges: merges.as_deref(),
+        };
+        py.detach(|| formats::load(&path, &opts))
+            .map(Self::wrap)
+            .map_err(to_py)
+    }
+
+    /// Load a tiktoken rank file with a pattern (preset name or regex) and special tokens
+    /// (`default_specials`: those of the OpenAI encoding the pattern names).
+    #[staticmethod]
+    #[pyo3(signature = (path, pattern, special_tokens=Vec::new(), default_specials=false))]
     fn from_tiktoken(
         py: Python<'_>,
         path: PathBuf,
         pattern: &str,
         special_tokens: Vec<(String, u32)>,
+        default_specials: bool,
     ) -> PyResult<Self> {
         py.detach(|| {
             let pretok = Pretokenizer::new(pattern)?;
+            let specials = if default_specials {
+                tiktoken::default_specials(pattern).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "no default special tokens for pattern {pattern:?} (name an OpenAI encoding)"
+                    ))
+                })?
+            } else {
+                special_tokens
+            };
             let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            let vocab = tiktoken::from_rank_file(&data, &path, special_tokens)?;
-            Tokenizer::new(vocab, pretok)
+            let vocab = tiktoken::from_rank_file(&data, &path, specials)?;
+            // tiktoken's own merge rule (rank of the concatenation), exact by construction.
+            Tokenizer::new(vocab, pretok)?.with_merge_rule(crate::encode::MergeRule::Ranks)
         })
         .map(Self::wrap)
         .map_err(to_py)

@@ -1,0 +1,256 @@
+"""Encoding benchmark: bytepair vs tiktoken, HF tokenizers, bpe-openai and tokie, in one run.
+
+All peers load the same vocabulary: tiktoken and bytepair the rank file of ../shared/vocab; HF
+tokenizers and tokie the tokenizer.json that bytepair saves from it; bpe-openai its bundled copy
+of the same ranks. Every peer's ids are first compared with tiktoken's on the first MB of the
+text, and the table says whether they are identical.
+
+Workloads: one big string (en.txt, 20 MB) and a batch of paragraphs (en.txt split on blank
+lines), each with one thread and with all threads. MB/s of UTF-8 input, best of --repeat runs
+(the machine may be shared: the minimum is the least disturbed run). Ratio = bytepair / peer.
+
+    python bench/encode.py                      # cl100k_base and o200k_base, whole en.txt
+    python bench/encode.py --mb 5 --repeat 2    # quicker
+    python bench/encode.py --pathological       # 1/10/100 MB of one character: cost per MB
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import bytepair
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+RANK_FILES = {
+    "cl100k_base": "cl100k_base.tiktoken",
+    "o200k_base": "o200k_base.tiktoken",
+    "r50k_base": "gpt2.tiktoken",
+}
+PRESETS = {"cl100k_base": "cl100k", "o200k_base": "o200k", "r50k_base": "gpt2"}
+THREADS = os.cpu_count() or 1
+
+
+def tiktoken_encoding(name: str) -> Any:
+    """The real tiktoken encoding, its ranks read from ../shared/vocab (offline)."""
+    import tiktoken
+    import tiktoken.load
+    import tiktoken_ext.openai_public as op
+
+    path = SHARED / "vocab" / RANK_FILES[name]
+    orig = op.load_tiktoken_bpe
+    op.load_tiktoken_bpe = lambda *a, **k: tiktoken.load.load_tiktoken_bpe(str(path))
+    try:
+        spec = getattr(op, name)()
+    finally:
+        op.load_tiktoken_bpe = orig
+    return tiktoken.Encoding(**spec)
+
+
+def best(fn: Callable[[], Any], repeat: int) -> float:
+    t_min = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        t_min = min(t_min, time.perf_counter() - t0)
+    return t_min
+
+
+def peers(name: str, tmp: Path) -> dict[str, dict[str, Callable[..., Any]]]:
+    """name -> {"one": encode(str) -> ids, "batch1": ..., "batchN": ..., "oneN": ...}."""
+    tt = tiktoken_encoding(name)
+    bp = bytepair.Tokenizer.from_tiktoken(
+        SHARED / "vocab" / RANK_FILES[name], PRESETS[name], dict(tt._special_tokens)
+    )
+    out: dict[str, dict[str, Callable[..., Any]]] = {
+        "bytepair": {
+            "one": bp.encode_ordinary,
+            "oneN": lambda s: bp.encode(s, disallowed_special=(), num_threads=THREADS),
+            "batch1": lambda xs: bp.encode_batch(xs, num_threads=1, disallowed_special=()),
+            "batchN": lambda xs: bp.encode_batch(xs, num_threads=THREADS, disallowed_special=()),
+            "numpyN": lambda xs: bp.encode_batch_numpy(
+                xs, num_threads=THREADS, disallowed_special=()
+            ),
+        },
+        "tiktoken": {
+            "one": tt.encode_ordinary,
+            "batch1": lambda xs: tt.encode_ordinary_batch(xs, num_threads=1),
+            "batchN": lambda xs: tt.encode_ordinary_batch(xs, num_threads=THREADS),
+        },
+    }
+    json_path = tmp / f"{name}.json"
+    bp.save(json_path)
+    try:
+        import tokenizers
+
+        hf = tokenizers.Tokenizer.from_file(str(json_path))
+
+        def hf_batch(xs: list[str], parallel: bool) -> Any:
+            os.environ["TOKENIZERS_PARALLELISM"] = "true" if parallel else "false"
+            return [e.ids for e in hf.encode_batch(xs, add_special_tokens=False)]
+
+        out["HF tokenizers"] = {
+            "one": lambda s: hf.encode(s, add_special_tokens=False).ids,
+            "batch1": lambda xs: hf_batch(xs, False),
+            "batchN": lambda xs: hf_batch(xs, True),
+        }
+    except Exception as e:
+        print(f"HF tokenizers: cannot load {json_path.name}: {e}", file=sys.stderr)
+    try:
+        import bpe_openai
+
+        bo = bpe_openai.get_encoding(name)
+        out["bpe-openai"] = {
+            "one": bo.encode_ordinary,
+            "batchN": bo.encode_ordinary_batch,
+        }
+    except Exception as e:
+        print(f"bpe-openai: {e}", file=sys.stderr)
+    try:
+        import tokie
+
+        tk = tokie.Tokenizer.from_json(str(json_path))
+        out["tokie"] = {
+            "one": lambda s: tk.encode_bytes(s.encode("utf-8")),
+            "batchN": lambda xs: [e.ids for e in tk.encode_batch(xs, add_special_tokens=False)],
+        }
+    except Exception as e:
+        print(f"tokie: cannot load {json_path.name}: {e}", file=sys.stderr)
+    return out
+
+
+def as_ids(x: Any) -> list[int]:
+    return list(getattr(x, "ids", x))
+
+
+def run(name: str, text: str, paras: list[str], repeat: int, tmp: Path) -> list[str]:
+    ps = peers(name, tmp)
+    mb_one = len(text.encode("utf-8")) / 1e6
+    mb_batch = sum(len(p.encode("utf-8")) for p in paras) / 1e6
+    check_text = text[: 1 << 20]
+    want = ps["tiktoken"]["one"](check_text)
+    check_paras = paras[:2000]
+    want_b = ps["tiktoken"]["batch1"](check_paras)
+    rows = []
+    cols = [
+        ("one", "1 string, 1 thread"),
+        ("oneN", f"1 string, {THREADS} threads"),
+        ("batch1", "paragraphs, 1 thread"),
+        ("batchN", f"paragraphs, {THREADS} threads"),
+        ("numpyN", f"paragraphs → numpy, {THREADS} threads"),
+    ]
+    results: dict[str, dict[str, float]] = {}
+    same: dict[str, bool] = {}
+    notes: list[str] = []
+    for peer, fns in ps.items():
+        ok = True
+        for key, fn in list(fns.items()):
+            try:
+                if key.startswith("one"):
+                    ok = ok and as_ids(fn(check_text)) == want
+                elif key != "numpyN":
+                    ok = ok and [as_ids(x) for x in fn(check_paras)] == want_b
+            except Exception as e:
+                notes.append(f"{peer} `{key}`: {type(e).__name__}: {e}")
+                del fns[key]
+        same[peer] = ok
+        results[peer] = {}
+        for key, _ in cols:
+            if key not in fns:
+                continue
+            arg: Any = text if key.startswith("one") else paras
+            mb = mb_one if key.startswith("one") else mb_batch
+            try:
+                results[peer][key] = mb / best(lambda f=fns[key], a=arg: f(a), repeat)
+            except Exception as e:
+                notes.append(f"{peer} `{key}` on the full input: {type(e).__name__}: {e}")
+                continue
+            print(f"  {name} {peer:14s} {key:7s} {results[peer][key]:8.1f} MB/s", file=sys.stderr)
+    head = "| " + name + " | same ids as tiktoken | " + " | ".join(c for _, c in cols) + " |"
+    rows.append(head)
+    rows.append("|" + "---|" * (len(cols) + 2))
+    ours = results["bytepair"]
+    for peer, res in results.items():
+        cells = []
+        for key, _ in cols:
+            if key not in res:
+                cells.append("-")
+            elif peer == "bytepair":
+                cells.append(f"**{res[key]:.1f}**")
+            else:
+                ref = ours.get(key) or ours.get(key.replace("numpy", "batch"))
+                ratio = f" ({ref / res[key]:.1f}x)" if ref else ""
+                cells.append(f"{res[key]:.1f}{ratio}")
+        rows.append(f"| {peer} | {'yes' if same[peer] else 'NO'} | " + " | ".join(cells) + " |")
+    rows += [f"\n- {n}" for n in notes]
+    return rows
+
+
+def pathological(name: str, sizes: list[int]) -> list[str]:
+    tt = tiktoken_encoding(name)
+    bp = bytepair.Tokenizer.from_tiktoken(SHARED / "vocab" / RANK_FILES[name], PRESETS[name])
+    rows = [
+        f"| {name}: input | " + " | ".join(f"{s} MB" for s in sizes) + " |",
+        "|" + "---|" * (len(sizes) + 1),
+    ]
+    for label, unit in (
+        ("one letter `a`", "a"),
+        ("`ab` repeated", "ab"),
+        ("spaces", " "),
+        ("no whitespace (en.txt without spaces and newlines)", None),
+    ):
+        cells = []
+        for mb in sizes:
+            n = mb * 1_000_000
+            if unit is None:
+                src = (SHARED / "corpus" / "en.txt").read_text(encoding="utf-8")
+                src = src.replace(" ", "").replace("\n", "")
+                text = (src * (n // len(src) + 1))[:n]
+            else:
+                text = unit * (n // len(unit))
+            t = best(lambda s=text: bp.encode_ordinary(s), 1)
+            cells.append(f"{t / mb * 1000:.0f} ms/MB")
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    cells = []
+    for mb in sizes[:2]:
+        text = "a" * (mb * 1_000_000)
+        t = best(lambda s=text: tt.encode_ordinary(s), 1)
+        cells.append(f"{t / mb * 1000:.0f} ms/MB")
+    rows.append("| tiktoken, one letter `a` | " + " | ".join(cells) + " | - |")
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--encodings", nargs="+", default=["cl100k_base", "o200k_base"])
+    ap.add_argument("--mb", type=float, default=None, help="use the first MB of en.txt")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--pathological", action="store_true")
+    args = ap.parse_args()
+    if not (SHARED / "vocab").is_dir():
+        sys.exit(f"needs the rank files in {SHARED / 'vocab'}")
+    if args.pathological:
+        for name in args.encodings:
+            print("\n".join(pathological(name, [1, 10, 100])), "\n")
+        return
+    text = (SHARED / "corpus" / "en.txt").read_text(encoding="utf-8")
+    if args.mb:
+        text = text[: int(args.mb * 1e6)]
+    paras = [p for p in text.split("\n\n") if p]
+    print(
+        f"en.txt: {len(text.encode()) / 1e6:.1f} MB, {len(paras)} paragraphs; "
+        f"{THREADS} threads; MB/s, best of {args.repeat}; (x) = bytepair / peer\n"
+    )
+    with tempfile.TemporaryDirectory() as d:
+        for name in args.encodings:
+            print("\n".join(run(name, text, paras, args.repeat, Path(d))), "\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+//! The fast BPE step against the references, on a vocabulary trained here and on the real
+//! rank files when `../shared/vocab` is present.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::count::Utf8Errors;
+use crate::train::{train_files, TrainConfig};
+
+/// A 3000-token vocabulary trained on the packaged sample with the gpt2 pattern.
+fn trained() -> &'static Vocab {
+    static V: OnceLock<Vocab> = OnceLock::new();
+    V.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let cfg = TrainConfig {
+            vocab_size: 3000,
+            min_frequency: 2,
+            max_token_length: None,
+            special_tokens: vec![],
+            progress: false,
+        };
+        let path = root.join("python/bytepair/data/sample.txt");
+        train_files(&[path], "gpt2", &cfg, 2, Utf8Errors::Strict)
+            .unwrap()
+            .vocab()
+            .clone()
+    })
+}
+
+fn encode(enc: &Encoder, piece: &[u8]) -> Vec<TokenId> {
+    let mut out = Vec::new();
+    enc.encode_piece(piece, &mut out);
+    out
+}
+
+fn encode_cached(enc: &Encoder, piece: &[u8]) -> Vec<TokenId> {
+    let mut out = Vec::new();
+    enc.with_sink(|s| s.push(piece, &mut out));
+    out
+}
+
+fn sample_pieces() -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = [
+        "",
+        "a",
+        "the",
+        " the",
+        "thethethe",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        " LORD",
+        "unto",
+        "  \n\n  ",
+        "héllo wörld",
+        "🤗🤗",
+        "\u{fffd}x",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    // Long pieces (the `long.rs` path) of several shapes.
+    v.push(b"a".repeat(1000));
+    v.push(b"ab".repeat(777));
+    v.push(b" the".repeat(300));
+    v.push("and the LORD said unto Moses".repeat(20).into_bytes());
+    v.push("Ğ".repeat(500).into_bytes());
+    v
+}
+
+#[test]
+fn merges_rule_equals_reference_on_trained_vocab() {
+    let v = trained();
+    let enc = Encoder::new(v, MergeRule::Merges).unwrap();
+    assert_eq!(enc.tokens_not_whole(), 0);
+    for p in sample_pieces() {
+        let want = encode_piece_reference(v, &p).unwrap();
+        assert_eq!(encode(&enc, &p), want, "{:?}", String::from_utf8_lossy(&p));
+        assert_eq!(encode_cached(&enc, &p), want);
+        assert_eq!(encode_cached(&enc, &p), want, "second (cached) call");
+    }
+}
+
+#[test]
+fn ranks_rule_equals_tiktoken_reference_on_trained_vocab() {
+    let v = trained();
+    let enc = Encoder::new(v, MergeRule::Ranks).unwrap();
+    for p in sample_pieces() {
+        let want = encode_piece_reference_tiktoken(v, &p).unwrap();
+        assert_eq!(encode(&enc, &p), want, "{:?}", String::from_utf8_lossy(&p));
+    }
+}
+
+#[test]
+fn long_and_small_paths_agree() {
+    let v = trained();
+    for rule in [MergeRule::Merges, MergeRule::Ranks] {
+        let enc = Encoder::new(v, rule).unwrap();
+        for p in sample_pieces() {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            if p.len() < 2 {
+                continue;
+            }
+            small::merge(&enc, &p, &mut a);
+            long::merge(&enc, &p, &mut b);
+            assert_eq!(a, b);
+        }
+    }
+}
+
+#[test]
+fn missing_byte_is_an_error() {
+    let toks: Vec<Vec<u8>> = (0..=254u8).map(|b| vec![b]).collect();
+    let v = Vocab::new(toks, vec![], vec![]).unwrap();
+    let e = Encoder::new(&v, MergeRule::Merges).unwrap_err().to_string();
+    assert!(e.contains("0xff"), "{e}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+    #[test]
+    fn random_pieces_equal_references(s in "[a-e ]{0,120}|[ -~]{0,80}|\\PC{0,40}") {
+        let v = trained();
+        let p = s.as_bytes();
+        let m = Encoder::new(v, MergeRule::Merges).unwrap();
+        prop_assert_eq!(encode(&m, p), encode_piece_reference(v, p).unwrap());
+        let r = Encoder::new(v, MergeRule::Ranks).unwrap();
+        prop_assert_eq!(encode(&r, p), encode_piece_reference_tiktoken(v, p).unwrap());
+    }
+}
+
+fn shared_vocab(name: &str) -> Option<Vocab> {
+    let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/vocab")
+        .join(name);
+    let data = std::fs::read(&p).ok()?;
+    Some(crate::formats::tiktoken::from_rank_file(&data, &p, vec![]).unwrap())
+}
+
+/// On the real gpt2 ranks both rules and the reference agree on the long test pieces.
+#[test]
+fn real_gpt2_rules_agree() {
+    let Some(v) = shared_vocab("gpt2.tiktoken") else {
+        eprintln!("skipped: ../shared/vocab/gpt2.tiktoken not found");
+        return;
+    };
+    let m = Encoder::new(&v, MergeRule::Merges).unwrap();
+    let r = Encoder::new(&v, MergeRule::Ranks).unwrap();
+    for p in sample_pieces() {
+        let want = encode_piece_reference_tiktoken(&v, &p).unwrap();
+        assert_eq!(encode(&r, &p), want);
+        assert_eq!(encode(&m, &p), want);
+    }
+}

@@ -1,0 +1,262 @@
+"""Encoding equals tiktoken, id for id, on the real cl100k_base, o200k_base and r50k (gpt2) rank
+files: every file of the shared corpus (its first MB, to keep CI short), random Unicode text,
+edge cases, special tokens; and decode(encode(x)) == x.
+
+Needs ../shared/vocab (the rank files) next to the repository; skipped with the reason otherwise.
+tiktoken is loaded offline from the same files.
+"""
+
+from __future__ import annotations
+
+import sys
+import unicodedata
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import bytepair
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+tiktoken = pytest.importorskip("tiktoken")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+VOCAB = SHARED / "vocab"
+CORPUS = SHARED / "corpus"
+#: encoding name -> (rank file, bytepair pattern preset)
+ENCODINGS = {
+    "cl100k_base": ("cl100k_base.tiktoken", "cl100k"),
+    "o200k_base": ("o200k_base.tiktoken", "o200k"),
+    "r50k_base": ("gpt2.tiktoken", "gpt2"),
+}
+HEAD_BYTES = 1 << 20
+
+
+def _tiktoken_encoding(name: str) -> Any:
+    """The real tiktoken encoding `name`, its ranks read from ../shared/vocab (no network)."""
+    import tiktoken.load
+    import tiktoken_ext.openai_public as op
+
+    path = VOCAB / ENCODINGS[name][0]
+    orig = op.load_tiktoken_bpe
+    op.load_tiktoken_bpe = lambda *a, **k: tiktoken.load.load_tiktoken_bpe(str(path))
+    try:
+        spec = getattr(op, name)()
+    finally:
+        op.load_tiktoken_bpe = orig
+    return tiktoken.Encoding(**spec)
+
+
+@cache
+def pair(name: str) -> tuple[Any, bytepair.Tokenizer]:
+    if not (VOCAB / ENCODINGS[name][0]).is_file():
+        pytest.skip(f"rank file {ENCODINGS[name][0]} not found in {VOCAB}")
+    tt = _tiktoken_encoding(name)
+    bp = bytepair.Tokenizer.from_tiktoken(
+        VOCAB / ENCODINGS[name][0], ENCODINGS[name][1], dict(tt._special_tokens)
+    )
+    return tt, bp
+
+
+def corpus_files() -> list[Path]:
+    return sorted(CORPUS.rglob("*.txt")) if CORPUS.is_dir() else []
+
+
+def head(path: Path, n: int = HEAD_BYTES) -> str:
+    return path.read_bytes()[:n].decode("utf-8", errors="ignore")
+
+
+def check(tt: Any, bp: bytepair.Tokenizer, text: str) -> None:
+    want = tt.encode_ordinary(text)
+    got = bp.encode_ordinary(text)
+    if got != want:
+        i = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+        ctx = tt.decode(want[max(0, i - 5) : i + 5])
+        raise AssertionError(f"first difference at token {i} near {ctx!r}")
+    assert bp.decode(got) == text
+
+
+NAMES = list(ENCODINGS)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_corpus_equals_tiktoken(name: str) -> None:
+    files = corpus_files()
+    if not files:
+        pytest.skip(f"shared corpus not found at {CORPUS}")
+    tt, bp = pair(name)
+    for f in files:
+        text = head(f)
+        want = tt.encode_ordinary(text)
+        assert bp.encode_ordinary(text) == want, f.name
+        assert bp.encode(text, disallowed_special=()) == want, f.name
+        # The batch and flat forms give the same ids (paragraphs of the file).
+        paras = text.split("\n\n")[:400]
+        wants = tt.encode_ordinary_batch(paras)
+        assert bp.encode_batch(paras, num_threads=2, disallowed_special=()) == wants, f.name
+        ids, offsets = bp.encode_batch_numpy(paras, num_threads=2, disallowed_special=())
+        assert offsets.dtype == np.int64 and ids.dtype == np.uint32
+        assert len(offsets) == len(paras) + 1
+        assert ids.tolist() == [i for w in wants for i in w]
+        assert np.diff(offsets).tolist() == [len(w) for w in wants]
+        assert bp.decode_bytes(want) == text.encode("utf-8")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parallel_single_text_equals_sequential(name: str) -> None:
+    """A >= 1 MB text is cut into chunks for threads; the ids must not change."""
+    files = corpus_files()
+    if not files:
+        pytest.skip(f"shared corpus not found at {CORPUS}")
+    tt, bp = pair(name)
+    for f in files[:4]:
+        text = head(f, 3 << 20)
+        seq = bp.encode(text, disallowed_special=(), num_threads=1)
+        assert bp.encode(text, disallowed_special=(), num_threads=2) == seq, f.name
+        assert bp.encode(text, disallowed_special=(), num_threads=7) == seq, f.name
+    assert seq == tt.encode_ordinary(text)
+
+
+EDGE_CASES = [
+    "",
+    " ",
+    "a",
+    "\r\n",
+    "\r\n" * 50,
+    "\n\n\n \n\t\r\n  x",
+    " " * 1000,
+    " " * 1000 + "x",
+    "\t" * 77 + " y",
+    "1234567890 12 3 4444 123456789012345678901234567890",
+    "٣٤٥ ๑๒๓ 1.5e10 $100,000.00",
+    "I'm you're he'll they've we'd it's DON'T Can'T 'S 'll",
+    "e\u0301 n\u0303 a\u0308\u0308\u0308 \u0915\u094d\u0937",
+    "👍🏽 👨‍👩‍👧‍👦 🇫🇷 ❤️",
+    "\ufffd\ufffd x\ufffd",
+    "café naïve résumé Ωmega ΣΑΣ straße",
+    "HTTPServerError getURLForID XMLHttpRequest",
+    "   leading and trailing   ",
+    "a\u00a0b\u2003c\u3000d",
+    "<|endoftext|> is plain text here",
+    "x" * 5000,
+    "ab" * 3000,
+    "aaaa" + "\u0301" * 300,
+]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_edge_cases(name: str) -> None:
+    tt, bp = pair(name)
+    for text in EDGE_CASES:
+        check(tt, bp, text)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_lone_surrogates_via_errors(name: str) -> None:
+    """A str with a lone surrogate is not UTF-8: like tiktoken, encode it after replacing."""
+    tt, bp = pair(name)
+    bad = "ok \ud800 done"
+    fixed = bad.encode("utf-8", errors="replace").decode("utf-8")
+    check(tt, bp, fixed)
+    with pytest.raises((UnicodeEncodeError, ValueError)):
+        bp.encode_ordinary(bad)
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base"])
+def test_one_megabyte_of_one_character(name: str) -> None:
+    tt, bp = pair(name)
+    for ch in ("a", " ", "7", "\n", "é"):
+        text = ch * (1 << 20)
+        ids = bp.encode_ordinary(text)
+        assert bp.decode(ids) == text
+        # tiktoken is quadratic on letter runs and its regex overflows the stack on a megabyte
+        # of whitespace: compare with it on a shorter run.
+        short = ch * 20_000
+        assert bp.encode_ordinary(short) == tt.encode_ordinary(short), repr(ch)
+
+
+def _assigned(c: str) -> bool:
+    return unicodedata.category(c) not in ("Cn", "Cs")
+
+
+UNICODE = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",)).filter(_assigned), max_size=200
+)
+ASCII_MIX = st.text(alphabet=st.sampled_from(list("ab1 \n\r\t'.-_éß中👍")), max_size=300)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(UNICODE, ASCII_MIX))
+def test_random_unicode_equals_tiktoken(name: str, text: str) -> None:
+    tt, bp = pair(name)
+    check(tt, bp, text)
+
+
+# ---- special tokens ------------------------------------------------------------------------
+
+EOT = "<|endoftext|>"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_special_tokens_like_tiktoken(name: str) -> None:
+    tt, bp = pair(name)
+    text = f"hello {EOT} world{EOT}{EOT}x <|endof"
+    for kw in (
+        {"allowed_special": "all"},
+        {"allowed_special": {EOT}},
+        {"disallowed_special": ()},
+        {"allowed_special": set(), "disallowed_special": ()},
+    ):
+        want = tt.encode(text, **kw)
+        assert bp.encode(text, **kw) == want, kw
+        assert bp.count_tokens(text, **kw) == len(want)
+        assert bp.encode_batch([text, "plain"], **kw) == tt.encode_batch([text, "plain"], **kw)
+        ids, _ = bp.encode_batch_numpy([text], **kw)
+        assert ids.tolist() == want
+    for fn in (
+        lambda: bp.encode(text),
+        lambda: bp.count_tokens(text),
+        lambda: bp.encode_batch(["fine", text]),
+        lambda: bp.encode_batch_numpy([text]),
+        lambda: bp.encode(text, allowed_special=set(), disallowed_special={EOT}),
+    ):
+        with pytest.raises(ValueError, match="disallowed special token"):
+            fn()
+    with pytest.raises(ValueError):
+        tt.encode(text)
+    assert bp.decode(bp.encode(text, allowed_special="all")) == text
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_decode_batch_and_invalid_ids(name: str) -> None:
+    tt, bp = pair(name)
+    texts = ["hello world", "", "日本語 テキスト", "👍"]
+    assert bp.decode_batch([bp.encode(t) for t in texts]) == texts
+    assert bp.decode_batch([tt.encode(t) for t in texts]) == texts
+    ids, offsets = bp.encode_batch_numpy(texts)
+    assert bp.decode_batch([ids[offsets[i] : offsets[i + 1]] for i in range(len(texts))]) == texts
+    for bad in ([bp.vocab_size + 5], [-1], [2**40], [1, 2, 10**9]):
+        with pytest.raises(ValueError, match="invalid token id"):
+            bp.decode(bad)
+        with pytest.raises(ValueError, match="invalid token id"):
+            bp.decode_batch([[1], bad])
+
+
+def test_count_tokens_and_threads_argument() -> None:
+    tt, bp = pair("cl100k_base")
+    text = "The quick brown fox jumps over the lazy dog. " * 100
+    assert bp.count_tokens(text) == len(tt.encode(text))
+    assert bp.encode_batch([text] * 10, num_threads=1) == [tt.encode(text)] * 10
+    assert bp.encode_batch([text] * 10, num_threads=None) == [tt.encode(text)] * 10
+    assert bp.encode_batch([]) == []
+    ids, offsets = bp.encode_batch_numpy([])
+    assert ids.tolist() == [] and offsets.tolist() == [0]
+    with pytest.raises(TypeError):
+        bp.encode_batch("not a list")  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))
