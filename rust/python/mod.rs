@@ -396,7 +396,6 @@ impl PyTokenizer {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn config(
     vocab_size: usize,
     special_tokens: Vec<String>,
