@@ -110,6 +110,18 @@ pub fn train_from_counts(
     // ---- (2) load pretokens into the engine --------------------------------------------
     // Sort the pieces so the engine's layout (and thus any order-dependent detail) does not
     // depend on hash order or thread count.
+    let arena: u64 = counts
+        .counts
+        .keys()
+        .map(|k| k.len() as u64)
+        .filter(|&n| n >= 2)
+        .sum();
+    if arena >= u32::MAX as u64 - 1 {
+        return Err(Error::invalid(format!(
+            "the distinct pretokens hold {arena} bytes; one training run takes at most 4 GiB of \
+             distinct pretoken bytes (train on a sample, or with a pattern that splits more)"
+        )));
+    }
     let mut pieces: Vec<(&str, u64)> = counts.counts.iter().map(|(k, &v)| (&**k, v)).collect();
     pieces.sort_unstable();
     let mut engine = Engine::new();
