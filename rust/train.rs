@@ -233,8 +233,17 @@ where
     let bar = Progress::bytes(cfg.progress, "counting", total_bytes);
     let counts = crate::count::count_parallel(&counter, threads, errors, files, &bar, feed)?;
     bar.finish();
-    let seconds_count = t0.elapsed().as_secs_f64();
-    let (vocab, mut stats) = train_from_counts(&counts, cfg)?;
+    tokenizer_from_counts(&counts, pretok, cfg, t0.elapsed().as_secs_f64())
+}
+
+/// Train on counted pretokens and build the tokenizer, recording how long counting took.
+pub fn tokenizer_from_counts(
+    counts: &PretokenCounts,
+    pretok: crate::pretok::Pretokenizer,
+    cfg: &TrainConfig,
+    seconds_count: f64,
+) -> Result<crate::Tokenizer> {
+    let (vocab, mut stats) = train_from_counts(counts, cfg)?;
     stats.seconds_count = seconds_count;
     Ok(crate::Tokenizer::new(vocab, pretok)?.with_stats(stats))
 }

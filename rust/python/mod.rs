@@ -477,7 +477,7 @@ fn train_iter(
         const BATCH: usize = 1 << 20;
         let mut batch: Vec<String> = Vec::new();
         let mut size = 0usize;
-        for (i, item) in iter.enumerate() {
+        for item in iter {
             let s: String = match item.and_then(|o| o.extract::<String>()) {
                 Ok(s) => s,
                 Err(e) => {
@@ -488,11 +488,10 @@ fn train_iter(
             size += s.len();
             batch.push(s);
             if size >= BATCH {
-                if i % 64 == 0 {
-                    if let Err(e) = py.check_signals() {
-                        py_err = Some(e);
-                        return Err(Error::Interrupted);
-                    }
+                // Once per ~1 MB batch: cheap, and Ctrl-C is seen promptly.
+                if let Err(e) = py.check_signals() {
+                    py_err = Some(e);
+                    return Err(Error::Interrupted);
                 }
                 let b = std::mem::take(&mut batch);
                 size = 0;
@@ -510,13 +509,9 @@ fn train_iter(
     }
     let counts = counts.map_err(to_py)?;
     let seconds_count = t0.elapsed().as_secs_f64();
-    py.detach(|| {
-        let (vocab, mut stats) = train::train_from_counts(&counts, &cfg)?;
-        stats.seconds_count = seconds_count;
-        Ok(Tokenizer::new(vocab, pretok)?.with_stats(stats))
-    })
-    .map(PyTokenizer::wrap)
-    .map_err(to_py)
+    py.detach(|| train::tokenizer_from_counts(&counts, pretok, &cfg, seconds_count))
+        .map(PyTokenizer::wrap)
+        .map_err(to_py)
 }
 
 /// Split text into pretokens with a preset or regex (for inspection and tests).
