@@ -10,14 +10,18 @@
 //! - [`vocab`], [`encode`], [`normalize`] and [`tokenizer`] hold the vocabulary and encoding
 //! - [`formats`] reads and writes HF `tokenizer.json`, tiktoken rank files, atomically
 
+pub mod corpus;
 pub mod count;
+pub mod dynamic;
 pub mod encode;
 pub mod engine;
 pub mod error;
 pub mod formats;
+pub mod mixture;
 pub mod normalize;
 pub mod pretok;
 pub mod progress;
+pub mod supertoken;
 pub mod tokenizer;
 pub mod train;
 pub mod vocab;

@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Optional
 
-from . import PATTERNS, SAMPLE_CORPUS, __version__, train
+from . import PATTERNS, SAMPLE_CORPUS, __version__, _cli_corpus, _cli_mixture, train
 
 SAMPLE_VOCAB = 4096
 DEFAULT_VOCAB = 32_000
@@ -74,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     t.add_argument("--json", action="store_true", help="print the summary as JSON")
+    t.set_defaults(func=_train)
+    # Each further command lives in its own module, which adds its subparser(s) and sets `func`.
+    _cli_corpus.add_parsers(sub)
+    _cli_mixture.add_parsers(sub)
     return p
 
 
@@ -164,8 +168,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
-        if args.command == "train":
-            return _train(args)
+        func = getattr(args, "func", None)
+        if func is not None:
+            return int(func(args))
     except KeyboardInterrupt:
         print("bytepair: interrupted", file=sys.stderr)
         return 130

@@ -16,7 +16,13 @@ use crate::pretok::Pretokenizer;
 use crate::train::{self, TrainConfig};
 use crate::Tokenizer;
 
-fn to_py(e: Error) -> PyErr {
+// One file per capability; each has `register(m)` adding its classes and functions.
+mod corpus;
+mod dynamic;
+mod mixture;
+mod supertoken;
+
+pub(crate) fn to_py(e: Error) -> PyErr {
     match e {
         Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
             PyFileNotFoundError::new_err(e.to_string())
@@ -27,7 +33,7 @@ fn to_py(e: Error) -> PyErr {
     }
 }
 
-fn threads(n: Option<usize>) -> usize {
+pub(crate) fn threads(n: Option<usize>) -> usize {
     n.filter(|&n| n > 0).unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -38,11 +44,11 @@ fn threads(n: Option<usize>) -> usize {
 /// A byte-level BPE tokenizer (immutable; safe to share between threads).
 #[pyclass(frozen, module = "bytepair._core", name = "Tokenizer")]
 pub struct PyTokenizer {
-    inner: Arc<Tokenizer>,
+    pub(crate) inner: Arc<Tokenizer>,
 }
 
 impl PyTokenizer {
-    fn wrap(t: Tokenizer) -> Self {
+    pub(crate) fn wrap(t: Tokenizer) -> Self {
         Self { inner: Arc::new(t) }
     }
 }
@@ -531,6 +537,10 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(train_files, m)?)?;
     m.add_function(wrap_pyfunction!(train_iter, m)?)?;
     m.add_function(wrap_pyfunction!(pretokenize, m)?)?;
+    corpus::register(m)?;
+    dynamic::register(m)?;
+    mixture::register(m)?;
+    supertoken::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,0 +1,1 @@
+//! Corpus tokenization and pretoken-count files (issue 7).

@@ -1,0 +1,1 @@
+//! Supertoken learning (issue 5): two-stage SuperBPE curriculum over the trainer.
