@@ -179,6 +179,27 @@ def test_pickle_round_trip(pattern):
         assert back.encode(text, allowed_special="all") == tok.encode(text, allowed_special="all")
 
 
+def test_pickle_keeps_tiktoken_rank_rule(tmp_path):
+    """A tokenizer loaded from a rank file merges by tiktoken's rule (any adjacent pair whose
+    concatenation is a token, by that token's rank), which tokenizer.json cannot express; pickling
+    carries the rule beside the JSON, so a worker process encodes exactly like the parent."""
+    tok = bp.train_from_iterator([fixture_text("en_kjv")], 600, pattern="cl100k")
+    tok.save_tiktoken(tmp_path / "t.tiktoken")
+    ranked = bp.Tokenizer.from_file(tmp_path / "t.tiktoken", pattern="cl100k")
+    assert tok.merge_rule == "merges"
+    assert ranked.merge_rule == "ranks"
+    text = fixture_text("code_rust")
+    for protocol in (2, pickle.HIGHEST_PROTOCOL):
+        back = pickle.loads(pickle.dumps(ranked, protocol=protocol))
+        assert back.merge_rule == "ranks"
+        assert back.encode_ordinary(text) == ranked.encode_ordinary(text)
+    # Read back from its tokenizer.json alone, it follows HF's semantics (listed merges, whole
+    # tokens first), as HF tokenizers does with that file.
+    assert bp.Tokenizer.from_json(ranked.to_json()).merge_rule == "whole_then_merges"
+    with pytest.raises(ValueError, match="unknown merge rule"):
+        bp._core.Tokenizer.from_json(ranked.to_json(), "<x>", "fastest")
+
+
 # ---- round trips and edge cases ------------------------------------------------------------
 
 

@@ -139,6 +139,14 @@ class Tokenizer:
         return self._core.pattern
 
     @property
+    def merge_rule(self) -> str:
+        """How pieces that are not whole tokens merge: ``"merges"`` (HF: the listed merges, by
+        rank), ``"whole_then_merges"`` (HF ``ignore_merges``) or ``"ranks"`` (tiktoken: any pair
+        whose concatenation is a token, by the token's rank; tokenizers loaded from rank files).
+        """
+        return self._core.merge_rule()
+
+    @property
     def pretokenizer(self) -> str:
         """``gpt2``, ``cl100k``, ``o200k``, ``none`` or ``custom``."""
         return self._core.pretokenizer
@@ -282,14 +290,20 @@ class Tokenizer:
         self._core.save_tiktoken(os.fspath(path))
 
     # ---- python protocol ---------------------------------------------------------------
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
-        return (Tokenizer.from_json, (self.to_json(),))
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        # tokenizer.json cannot say "tiktoken's rank rule", so the rule travels beside it.
+        return (_from_state, (self.to_json(), self._core.merge_rule()))
 
     def __repr__(self) -> str:
         return (
             f"<bytepair.Tokenizer vocab_size={self.vocab_size} "
             f"pretokenizer={self.pretokenizer!r} specials={len(self.special_tokens)}>"
         )
+
+
+def _from_state(text: str, merge_rule: str) -> Tokenizer:
+    """Unpickle: the ``tokenizer.json`` text and the encoder's merge rule."""
+    return Tokenizer(_core.Tokenizer.from_json(text, "<pickle>", merge_rule))
 
 
 def _special_args(

@@ -10,6 +10,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use rustc_hash::FxHashSet;
 
 use crate::count::{self, Chunk, Utf8Errors};
+use crate::encode::MergeRule;
 use crate::error::Error;
 use crate::formats::{self, hf, tiktoken, write_atomic};
 use crate::pretok::Pretokenizer;
@@ -21,6 +22,17 @@ mod corpus;
 mod dynamic;
 mod mixture;
 mod supertoken;
+
+fn parse_rule(name: &str) -> PyResult<MergeRule> {
+    match name {
+        "merges" => Ok(MergeRule::Merges),
+        "whole_then_merges" => Ok(MergeRule::WholeThenMerges),
+        "ranks" => Ok(MergeRule::Ranks),
+        other => Err(PyValueError::new_err(format!(
+            "unknown merge rule {other:?}: expected 'merges', 'whole_then_merges' or 'ranks'"
+        ))),
+    }
+}
 
 pub(crate) fn to_py(e: Error) -> PyErr {
     match e {
@@ -319,14 +331,38 @@ impl PyTokenizer {
             .map_err(to_py)
     }
 
-    /// Parse `tokenizer.json` text (`origin` names it in errors).
+    /// Parse `tokenizer.json` text (`origin` names it in errors). `merge_rule` overrides the
+    /// rule the JSON implies (used by pickling, which must restore a rank-file tokenizer's
+    /// tiktoken rule: `tokenizer.json` has no field for it).
     #[staticmethod]
-    #[pyo3(signature = (text, origin="<string>"))]
-    fn from_json(py: Python<'_>, text: &str, origin: &str) -> PyResult<Self> {
+    #[pyo3(signature = (text, origin="<string>", merge_rule=None))]
+    fn from_json(
+        py: Python<'_>,
+        text: &str,
+        origin: &str,
+        merge_rule: Option<&str>,
+    ) -> PyResult<Self> {
+        let rule = merge_rule.map(parse_rule).transpose()?;
         let origin = PathBuf::from(origin);
-        py.detach(|| hf::from_json(text.as_bytes(), &origin))
-            .map(Self::wrap)
-            .map_err(to_py)
+        py.detach(|| {
+            let t = hf::from_json(text.as_bytes(), &origin)?;
+            match rule {
+                Some(r) if r != t.encoder().rule() => t.with_merge_rule(r),
+                _ => Ok(t),
+            }
+        })
+        .map(Self::wrap)
+        .map_err(to_py)
+    }
+
+    /// The encoder's merge rule: `merges` (HF), `whole_then_merges` (HF `ignore_merges`) or
+    /// `ranks` (tiktoken).
+    fn merge_rule(&self) -> &'static str {
+        match self.inner.encoder().rule() {
+            MergeRule::Merges => "merges",
+            MergeRule::WholeThenMerges => "whole_then_merges",
+            MergeRule::Ranks => "ranks",
+        }
     }
 
     /// Load a tokenizer file of any supported kind, told by content (`formats::load`).
@@ -395,7 +431,7 @@ impl PyTokenizer {
             let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
             let vocab = tiktoken::from_rank_file(&data, &path, specials)?;
             // tiktoken's own merge rule (rank of the concatenation), exact by construction.
-            Tokenizer::new(vocab, pretok)?.with_merge_rule(crate::encode::MergeRule::Ranks)
+            Tokenizer::new(vocab, pretok)?.with_merge_rule(MergeRule::Ranks)
         })
         .map(Self::wrap)
         .map_err(to_py)
