@@ -16,7 +16,7 @@ use std::cell::RefCell;
 
 use rustc_hash::FxHashMap;
 
-use super::short_key;
+use super::{short_key, table};
 use crate::engine::TokenId;
 
 /// Pieces longer than this are not cached (they rarely repeat).
@@ -25,7 +25,7 @@ const MAX_ENTRIES: usize = 1 << 16;
 const MAX_IDS: usize = 1 << 20;
 
 /// Slots of the direct-mapped front table (24 bytes each: 96 KiB, resident in L2).
-const FRONT: usize = 1 << 12;
+const FRONT: usize = 1 << 16;
 
 /// One slot of the front table: a piece's `short_key` (0 = empty: a real key has its length,
 /// >= 2, in the top byte) and its single token.
@@ -52,8 +52,7 @@ pub struct PieceCache {
 impl PieceCache {
     #[inline]
     fn front_slot(k: u128) -> usize {
-        let (lo, hi) = (k as u64, (k >> 64) as u64);
-        ((lo ^ hi.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize & (FRONT - 1)
+        (table::hash(k) >> (64 - FRONT.trailing_zeros())) as usize
     }
 
     /// The token of a whole-token piece with key `k`, if it is in the front table.

@@ -153,3 +153,23 @@ fn real_gpt2_rules_agree() {
         assert_eq!(encode(&m, &p), want);
     }
 }
+
+#[test]
+fn short_key_is_the_padded_bytes_and_length() {
+    fn slow(p: &[u8]) -> Option<u128> {
+        if p.len() > 15 {
+            return None;
+        }
+        let mut buf = [0u8; 16];
+        buf[..p.len()].copy_from_slice(p);
+        buf[15] = p.len() as u8;
+        Some(u128::from_le_bytes(buf))
+    }
+    let data: Vec<u8> = (0..40u32).map(|i| (i * 37 + 11) as u8).collect();
+    for start in 0..8 {
+        for len in 0..=17 {
+            let p = &data[start..start + len];
+            assert_eq!(super::short_key(p), slow(p), "{p:?}");
+        }
+    }
+}
