@@ -33,9 +33,6 @@ use crate::engine::{Engine, PairHeap, TokenId};
 use crate::error::{Error, Result};
 use crate::tokenizer::{Tokenizer, MARK_PIECE, MARK_SPECIAL};
 
-/// No engine sequence (a unit of one token: nothing to merge).
-const SINGLE: u32 = u32::MAX;
-
 /// When to stop merging. At least one of `max_merges` and `target_reduction` should be set
 /// (with neither, merging runs until no pair occurs `min_count` times).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -129,6 +126,46 @@ impl DynamicBatch {
     }
 }
 
+/// The units of two or more tokens, as `(start, end)` in batch order (a unit is a maximal run
+/// of tokens with no cut inside; sequence starts always cut). Cost: one copy of the cut flags
+/// and a scan of them eight at a time, plus O(joined positions); real batches with pretoken or
+/// word boundaries have few joined positions, so this stays far below a per-token loop.
+fn multi_token_units(offsets: &[i64], cuts: Option<&[bool]>, n: usize) -> Vec<(usize, usize)> {
+    let mut cut: Vec<u8> = match cuts {
+        Some(c) => c.iter().map(|&b| u8::from(b)).collect(),
+        None => vec![0; n],
+    };
+    for &o in &offsets[..offsets.len() - 1] {
+        if let Some(c) = cut.get_mut(o as usize) {
+            *c = 1;
+        }
+    }
+    let mut units: Vec<(usize, usize)> = Vec::new();
+    let mut join = |j: usize| match units.last_mut() {
+        Some(last) if last.1 == j => last.1 = j + 1,
+        _ => units.push((j - 1, j + 1)),
+    };
+    let mut chunks = cut.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(c);
+        // One bit per byte that is 0 (flags are 0 or 1): the positions joined to the left.
+        let mut zeros = !u64::from_le_bytes(word) & 0x0101_0101_0101_0101;
+        while zeros != 0 {
+            join(at + zeros.trailing_zeros() as usize / 8);
+            zeros &= zeros - 1;
+        }
+        at += 8;
+    }
+    for (k, &c) in chunks.remainder().iter().enumerate() {
+        if c == 0 {
+            join(at + k);
+        }
+    }
+    units
+}
+
 /// Check the flat batch layout and the ids.
 fn check_layout(ids: &[TokenId], offsets: &[i64], cuts: Option<&[bool]>, vocab: u32) -> Result<()> {
     if offsets.first() != Some(&0) {
@@ -188,30 +225,19 @@ pub fn dynamic_merge(
     let n = ids.len();
 
     // ---- 1. units: cut at sequence starts and at `cuts`; identical units stored once -------
-    // (start, engine sequence or SINGLE) of every unit, in batch order.
-    let mut units: Vec<(u32, u32)> = Vec::new();
+    // Units of one token never merge and stay out of the engine; `multi[u]` is the engine
+    // sequence of the unit `units[u]`.
+    let units = multi_token_units(offsets, cuts, n);
+    let mut multi: Vec<u32> = Vec::with_capacity(units.len());
     let mut first_copy: FxHashMap<&[TokenId], u32> = FxHashMap::default();
     let mut distinct: Vec<(usize, usize, u64)> = Vec::new(); // (start, end, multiplicity)
-    for w in offsets.windows(2) {
-        let (s, e) = (w[0] as usize, w[1] as usize);
-        let mut u = s;
-        for j in s + 1..=e {
-            if j < e && !cuts.is_some_and(|c| c[j]) {
-                continue;
-            }
-            let seq = if j - u < 2 {
-                SINGLE
-            } else {
-                let k = *first_copy.entry(&ids[u..j]).or_insert_with(|| {
-                    distinct.push((u, j, 0));
-                    (distinct.len() - 1) as u32
-                });
-                distinct[k as usize].2 += 1;
-                k
-            };
-            units.push((u as u32, seq));
-            u = j;
-        }
+    for &(s, e) in &units {
+        let k = *first_copy.entry(&ids[s..e]).or_insert_with(|| {
+            distinct.push((s, e, 0));
+            (distinct.len() - 1) as u32
+        });
+        distinct[k as usize].2 += 1;
+        multi.push(k);
     }
     drop(first_copy);
     let mut engine = Engine::new();
@@ -221,17 +247,23 @@ pub fn dynamic_merge(
     engine.index();
 
     // ---- 2. heap of pairs by (count, earliest position) ------------------------------------
-    let first_live = |e: &Engine, p| {
+    // `first[p]`: the earliest live position of p when last looked at. It stays right while that
+    // occurrence lives (positions only die), so a rescan of p's places is needed only then.
+    let rescan = |e: &Engine, p| {
         e.places(p)
             .iter()
             .copied()
             .filter(|&q| e.occurs_at(q, p))
             .min()
     };
+    let mut first: FxHashMap<(TokenId, TokenId), u32> = FxHashMap::default();
+    first.reserve(engine.num_pairs());
     let mut heap: PairHeap<Reverse<u32>> = PairHeap::with_capacity(engine.num_pairs());
     for (p, c) in engine.pairs() {
-        if let Some(pos) = first_live(&engine, p) {
+        // Right after indexing every listed place is live.
+        if let Some(&pos) = engine.places(p).iter().min() {
             heap.push(p, c, Reverse(pos));
+            first.insert(p, pos);
         }
     }
 
@@ -252,10 +284,14 @@ pub fn dynamic_merge(
         }
         let best = heap.pop(|p| {
             let c = engine.count(p);
+            let f = first.get_mut(&p)?;
             if c == 0 {
                 return None;
             }
-            first_live(&engine, p).map(|pos| (c, Reverse(pos)))
+            if !engine.occurs_at(*f, p) {
+                *f = rescan(&engine, p)?;
+            }
+            Some((c, Reverse(*f)))
         });
         let Some((pair, count)) = best else { break };
         if count < cfg.min_count {
@@ -272,9 +308,12 @@ pub fn dynamic_merge(
         for ch in &changes {
             // Only pairs holding `new_id` gain occurrences; all others only decay in place.
             if ch.delta > 0 {
-                if let Some(pos) = first_live(&engine, ch.pair) {
+                if let Some(pos) = rescan(&engine, ch.pair) {
                     heap.push(ch.pair, ch.count, Reverse(pos));
+                    first.insert(ch.pair, pos);
                 }
+            } else if ch.count == 0 {
+                first.remove(&ch.pair);
             }
         }
     }
@@ -284,22 +323,27 @@ pub fn dynamic_merge(
     let mut out_cuts = Vec::with_capacity(tokens_after as usize);
     let mut out_offsets = Vec::with_capacity(offsets.len());
     out_offsets.push(0i64);
-    let mut u = units.iter().peekable();
-    for w in offsets.windows(2) {
-        while let Some(&&(s, seq)) = u.peek() {
-            if s as i64 >= w[1] {
-                break;
-            }
-            u.next();
-            out_cuts.push(true);
-            if seq == SINGLE {
-                out_ids.push(ids[s as usize]);
-            } else {
-                engine.for_each_symbol(seq as usize, |t| out_ids.push(t));
-            }
-            out_cuts.resize(out_ids.len(), false);
+    // Runs of one-token units are copied whole; `removed[u]` = tokens removed up to unit u.
+    let mut removed = Vec::with_capacity(units.len());
+    let mut pos = 0;
+    for (&(s, e), &k) in units.iter().zip(&multi) {
+        out_ids.extend_from_slice(&ids[pos..s]);
+        out_cuts.resize(out_ids.len(), true);
+        out_cuts.push(true);
+        engine.for_each_symbol(k as usize, |t| out_ids.push(t));
+        out_cuts.resize(out_ids.len(), false);
+        removed.push(e as i64 - out_ids.len() as i64);
+        pos = e;
+    }
+    out_ids.extend_from_slice(&ids[pos..]);
+    out_cuts.resize(out_ids.len(), true);
+    let mut u = 0;
+    for &o in &offsets[1..] {
+        // Units never straddle sequences: those starting before `o` end by `o`.
+        while u < units.len() && (units[u].0 as i64) < o {
+            u += 1;
         }
-        out_offsets.push(out_ids.len() as i64);
+        out_offsets.push(o - if u == 0 { 0 } else { removed[u - 1] });
     }
     debug_assert_eq!(out_ids.len() as u64, tokens_after);
 

@@ -258,6 +258,8 @@ def _id_array(ids: Any, what: str) -> npt.NDArray[np.uint32]:
     import numpy as np
 
     a = np.asarray(ids)
+    if a.dtype == np.uint32 and a.ndim == 1:
+        return np.ascontiguousarray(a)  # every value fits; the core checks the vocabulary
     if a.size == 0:
         return np.zeros(0, dtype=np.uint32)
     if a.ndim != 1:
@@ -310,7 +312,8 @@ def _flatten(
         w = np.asarray(word_starts)
         if w.ndim != 1 or (w.size and w.dtype.kind not in "biu"):
             raise TypeError("word_starts must be a 1-D bool array, one entry per id")
-        cuts = np.ascontiguousarray(w != 0, dtype=np.uint8)
+        cuts = np.ascontiguousarray(w, dtype=bool).view(np.uint8) if w.dtype == bool else \
+            np.ascontiguousarray(w != 0).view(np.uint8)
     return ids, offsets, cuts
 
 

@@ -15,35 +15,47 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// Native-endian fixed-size items of a byte buffer.
-fn items<const N: usize>(buf: &[u8], what: &str) -> PyResult<Vec<[u8; N]>> {
-    if buf.len() % N != 0 {
-        return Err(PyValueError::new_err(format!(
-            "{what}: buffer of {} bytes is not a whole number of {N}-byte items",
-            buf.len()
-        )));
-    }
-    Ok(buf
-        .chunks_exact(N)
-        .map(|c| {
-            let mut a = [0u8; N];
-            a.copy_from_slice(c);
-            a
-        })
-        .collect())
+/// Plain-old-data numbers that cross the boundary as native-endian bytes.
+trait Pod: Copy + Default {
+    const N: usize;
+    fn from_ne(b: &[u8]) -> Self;
 }
 
-fn bytes_of<'py, T: Copy, const N: usize>(
-    py: Python<'py>,
-    v: &[T],
-    to: impl Fn(T) -> [u8; N],
-) -> PyResult<Bound<'py, PyBytes>> {
-    PyBytes::new_with(py, v.len() * N, |buf| {
-        for (b, &x) in buf.chunks_exact_mut(N).zip(v) {
-            b.copy_from_slice(&to(x));
+macro_rules! pod {
+    ($($t:ty),*) => {$(
+        impl Pod for $t {
+            const N: usize = std::mem::size_of::<$t>();
+            #[inline]
+            fn from_ne(b: &[u8]) -> Self {
+                let mut a = [0u8; std::mem::size_of::<$t>()];
+                a.copy_from_slice(b);
+                <$t>::from_ne_bytes(a)
+            }
         }
-        Ok(())
-    })
+    )*};
+}
+pod!(u8, u32, i64, u64);
+
+/// The numbers in a native-endian byte buffer (numpy's `tobytes()`).
+fn read<T: Pod>(buf: &[u8], what: &str) -> PyResult<Vec<T>> {
+    if buf.len() % T::N != 0 {
+        return Err(PyValueError::new_err(format!(
+            "{what}: buffer of {} bytes is not a whole number of {}-byte items",
+            buf.len(),
+            T::N
+        )));
+    }
+    Ok(buf.chunks_exact(T::N).map(T::from_ne).collect())
+}
+
+/// `v` as a bytes object, native-endian, in one copy.
+fn bytes_of<'py, T: Pod>(py: Python<'py>, v: &[T]) -> Bound<'py, PyBytes> {
+    // SAFETY: `Pod` is implemented only for primitive integers (no padding, every bit pattern
+    // valid), and the byte view covers exactly the initialised memory of `v`; `u8` has
+    // alignment 1.
+    let raw =
+        unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) };
+    PyBytes::new(py, raw)
 }
 
 fn config(
@@ -65,17 +77,15 @@ fn to_dict<'py>(
     new_bytes: Option<Vec<Vec<u8>>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("ids", bytes_of(py, &b.ids, u32::to_ne_bytes)?)?;
-    d.set_item("offsets", bytes_of(py, &b.offsets, i64::to_ne_bytes)?)?;
-    d.set_item("word_starts", bytes_of(py, &b.cuts, |c| [u8::from(c)])?)?;
+    d.set_item("ids", bytes_of(py, &b.ids))?;
+    d.set_item("offsets", bytes_of(py, &b.offsets))?;
+    let cuts: Vec<u8> = b.cuts.iter().map(|&c| u8::from(c)).collect();
+    d.set_item("word_starts", bytes_of(py, &cuts))?;
     let parents: Vec<TokenId> = b.parents.iter().flat_map(|&(l, r)| [l, r]).collect();
-    d.set_item("parents", bytes_of(py, &parents, u32::to_ne_bytes)?)?;
-    d.set_item("counts", bytes_of(py, &b.counts, u64::to_ne_bytes)?)?;
-    d.set_item("base_ids", bytes_of(py, &b.base_ids, u32::to_ne_bytes)?)?;
-    d.set_item(
-        "base_offsets",
-        bytes_of(py, &b.base_offsets, i64::to_ne_bytes)?,
-    )?;
+    d.set_item("parents", bytes_of(py, &parents))?;
+    d.set_item("counts", bytes_of(py, &b.counts))?;
+    d.set_item("base_ids", bytes_of(py, &b.base_ids))?;
+    d.set_item("base_offsets", bytes_of(py, &b.base_offsets))?;
     match new_bytes {
         Some(v) => d.set_item(
             "new_bytes",
@@ -106,14 +116,8 @@ fn dynamic_merge<'py>(
     min_count: u64,
     tokenizer: Option<PyRef<'py, PyTokenizer>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let ids: Vec<u32> = items::<4>(ids, "ids")?
-        .into_iter()
-        .map(u32::from_ne_bytes)
-        .collect();
-    let offsets: Vec<i64> = items::<8>(offsets, "offsets")?
-        .into_iter()
-        .map(i64::from_ne_bytes)
-        .collect();
+    let ids: Vec<u32> = read(ids, "ids")?;
+    let offsets: Vec<i64> = read(offsets, "offsets")?;
     let cuts: Option<Vec<bool>> = cuts.map(|c| c.iter().map(|&b| b != 0).collect());
     let cfg = config(max_merges, target_reduction, min_count);
     let tok = tokenizer.map(|t| t.inner.clone());
