@@ -17,12 +17,16 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 from . import _core
+from . import dynamic as _dynamic
+from .dynamic import DynamicBatch, dynamic_merge
 
 __all__ = [
     "PATTERNS",
     "SAMPLE_CORPUS",
+    "DynamicBatch",
     "Tokenizer",
     "__version__",
+    "dynamic_merge",
     "pretokenize",
     "train",
     "train_from_iterator",
@@ -261,6 +265,33 @@ class Tokenizer:
             _str_list(texts), allowed, disallowed, num_threads
         )
         return np.frombuffer(ids, dtype=np.uint32), np.frombuffer(offsets, dtype=np.int64)
+
+    def encode_batch_dynamic(
+        self,
+        texts: Iterable[str],
+        *,
+        merges: Optional[int] = None,
+        target_reduction: Optional[float] = None,
+        boundary: Literal["pretoken", "word", "none"] = "pretoken",
+        min_count: int = 2,
+        num_threads: Optional[int] = None,
+        allowed_special: SpecialSet = (),
+        disallowed_special: SpecialSet = "all",
+    ) -> DynamicBatch:
+        """Encode a batch, then shorten it by merges learned on the batch itself (dynamic
+        tokenization, arXiv 2411.18553); see :func:`bytepair.dynamic_merge` for the rules.
+
+        Give ``merges`` (a number of merges) and/or ``target_reduction`` (share of tokens to
+        remove, 0..1). ``boundary``: merges stay inside a ``"pretoken"`` of this tokenizer's
+        pattern, inside a ``"word"`` (at most one leading whitespace character, then
+        non-whitespace), or anywhere in a text (``"none"``); special tokens never merge. New ids
+        start at ``vocab_size``. Returns a :class:`bytepair.DynamicBatch`."""
+        allowed, disallowed = self._special_sets(allowed_special, disallowed_special)
+        return _dynamic.encode_batch_dynamic(
+            self, _str_list(texts), allowed, disallowed, merges=merges,
+            target_reduction=target_reduction, boundary=boundary, min_count=min_count,
+            num_threads=num_threads,
+        )
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """The bytes of a sequence of ids. Invalid ids raise ValueError."""

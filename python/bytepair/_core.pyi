@@ -97,3 +97,24 @@ def train_iter(
     progress: Optional[bool],
 ) -> Tokenizer: ...
 def pretokenize(pattern: str, text: str) -> list[str]: ...
+def dynamic_merge(
+    ids: bytes,
+    offsets: bytes,
+    cuts: Optional[bytes],
+    vocab_size: int,
+    max_merges: Optional[int],
+    target_reduction: Optional[float],
+    min_count: int,
+    tokenizer: Optional[Tokenizer] = ...,
+) -> dict[str, Any]: ...
+def encode_batch_dynamic(
+    tokenizer: Tokenizer,
+    texts: list[str],
+    allowed: list[str],
+    disallowed: list[str],
+    boundary: str,
+    max_merges: Optional[int],
+    target_reduction: Optional[float],
+    min_count: int,
+    num_threads: Optional[int] = ...,
+) -> dict[str, Any]: ...

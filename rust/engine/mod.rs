@@ -182,6 +182,16 @@ impl Engine {
         self.places.get(&pair).map_or(&[], |v| v.as_slice())
     }
 
+    /// Whether `pair` currently starts at arena position `pos` (checks one entry of
+    /// [`Engine::places`], which may be stale). O(1).
+    pub fn occurs_at(&self, pos: u32, pair: Pair) -> bool {
+        let p = pos as usize;
+        match self.next.get(p) {
+            Some(&q) if q != NONE => self.sym[p] == pair.0 && self.sym[q as usize] == pair.1,
+            _ => false,
+        }
+    }
+
     /// The sequence that arena position `pos` belongs to.
     pub fn sequence_of(&self, pos: u32) -> usize {
         self.seq[pos as usize] as usize
