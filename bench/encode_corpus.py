@@ -211,9 +211,8 @@ def main() -> None:
         return
     if not VOCAB.is_file():
         sys.exit(f"needs {VOCAB} and ../shared/corpus")
-    import numpy as np
-
     import bytepair
+    import numpy as np
 
     peers = [p for p in args.peers.split(",") if p]
     with tempfile.TemporaryDirectory() as td:

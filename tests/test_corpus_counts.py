@@ -10,14 +10,13 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import bytepair
 import pytest
 import regex
-from helpers import EOT, assert_same_merges, fixture_text, safe_split, with_eot
-
-import bytepair
 from bytepair import PretokenCounts
 from bytepair import corpus as bpc
 from bytepair.cli import main
+from helpers import EOT, assert_same_merges, fixture_text, safe_split, with_eot
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +130,7 @@ def test_count_file_format_round_trip_and_errors(tmp_path: Path) -> None:
     assert PretokenCounts.load(str(path)) == c
     for cut in (3, 20, len(data) - 5):
         path.write_bytes(data[:cut])
-        with pytest.raises(ValueError, match="c.bpc"):
+        with pytest.raises(ValueError, match=r"c\.bpc"):
             PretokenCounts.load(str(path))
     path.write_bytes(data[:8] + b"\x07" + data[9:])
     with pytest.raises(ValueError, match="version 7"):

@@ -9,13 +9,12 @@ import pickle
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import bytepair
 import numpy as np
 import pytest
-from helpers import EOT, assert_same_merges, fixture_text, paragraphs
-
-import bytepair
 from bytepair import Tokenizer
 from bytepair.pipelines import CountBatch, EncodeBatch, merge_count_column
+from helpers import EOT, assert_same_merges, fixture_text, paragraphs
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +78,7 @@ def test_hf_datasets_map(tok: Tokenizer, docs: list[str]) -> None:
     assert enc["ids"] == [tok.encode(d) for d in docs]
     parts = ds.map(CountBatch("o200k", [EOT]), batched=True, batch_size=100,
                    remove_columns=ds.column_names)
-    assert len(parts) == 6
+    assert len(parts) == -(-len(docs) // 100) > 1
     counts = merge_count_column(parts["counts"])
     assert counts == bytepair.count_pretokens(iter(docs), special_tokens=[EOT])
     trained = bytepair.train(vocab_size=600, from_counts=[counts], special_tokens=[EOT])

@@ -114,12 +114,12 @@ def detect_format(path: PathLike) -> str:
 
 def _open_binary(path: str) -> IO[bytes]:
     """The file's bytes, decompressed when it starts with a gzip or zstd magic number."""
-    f = open(path, "rb")  # noqa: SIM115 - returned to the caller
+    f = open(path, "rb")
     try:
         head = f.peek(4)[:4] if hasattr(f, "peek") else b""
         if head.startswith(_GZIP_MAGIC):
             f.close()
-            return gzip.open(path, "rb")  # owns (and closes) its file
+            return gzip.open(path, "rb")  # type: ignore[return-value]  # owns its file
         if head.startswith(_ZSTD_MAGIC):
             try:
                 import zstandard
@@ -155,7 +155,7 @@ def check_inputs(paths: Sequence[PathLike]) -> list[str]:
 
 def _text_reader(raw: IO[bytes], errors: str) -> io.TextIOWrapper:
     # newline="" keeps "\r\n" as it is: documents hold exactly the file's text.
-    return io.TextIOWrapper(raw, encoding="utf-8", errors=errors, newline="")  # type: ignore[arg-type]
+    return io.TextIOWrapper(raw, encoding="utf-8", errors=errors, newline="")
 
 
 def _utf8_error(path: str, e: UnicodeDecodeError) -> BadInputError:
@@ -229,7 +229,7 @@ def _jsonl_documents(path: str, key: str, bad: _Bad) -> Iterator[str]:
 
 def _parquet_documents(path: str, column: str, bad: _Bad) -> Iterator[str]:
     try:
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
     except ImportError:
         raise BadInputError(
             f"{path}: reading Parquet needs pyarrow: pip install 'bytepair[parquet]'"
@@ -498,9 +498,9 @@ def encode_corpus(
     try:
         import numpy as np
 
-        ftok = open(tmp["tokens"], "wb")  # noqa: SIM115 - closed below
+        ftok = open(tmp["tokens"], "wb")
         files.append(ftok)
-        fidx = open(tmp["index"], "wb")  # noqa: SIM115
+        fidx = open(tmp["index"], "wb")
         files.append(fidx)
         fidx.write(np.zeros(1, dtype="<i8").tobytes())
         for batch, _chars in reader:
@@ -566,9 +566,9 @@ def encode_corpus(
         for f in files:
             if not f.closed:
                 f.close()
-        for p in tmp.values():
+        for tp in tmp.values():
             try:
-                p.unlink()
+                tp.unlink()
             except FileNotFoundError:
                 pass
 
@@ -734,8 +734,9 @@ def count_pretokens(
     progress: Optional[bool] = None,
 ) -> PretokenCounts:
     """Count the pretokens of files (a path, or a list/tuple of paths) or of any other
-    iterable of documents (str: a generator, a dataset column), as training does: special tokens are cut out and not counted; a plain text file is counted
-    as one text (like ``train([path])``); JSON Lines and Parquet count each record's text.
+    iterable of documents (str: a generator, a dataset column), as training does: special
+    tokens are cut out and not counted; a plain text file is counted as one text (like
+    ``train([path])``); JSON Lines and Parquet count each record's text.
 
     The result merges associatively (:func:`merge_counts`, ``PretokenCounts.merge``), saves to
     a versioned file (``.save(path)``, atomic) and trains with ``train(from_counts=[...])``."""

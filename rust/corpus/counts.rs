@@ -227,7 +227,10 @@ impl CountsFile {
         let htext = r.take(hlen).map_err(|_| bad("truncated header".into()))?;
         let h: Value = serde_json::from_slice(htext)
             .map_err(|e| bad(format!("header is not valid JSON: {e}")))?;
-        let field = |name: &str| h.get(name).ok_or_else(|| bad(format!("header has no {name:?}")));
+        let field = |name: &str| {
+            h.get(name)
+                .ok_or_else(|| bad(format!("header has no {name:?}")))
+        };
         let as_u64 = |name: &str| -> Result<u64> {
             field(name)?
                 .as_u64()
@@ -248,11 +251,13 @@ impl CountsFile {
             .ok_or_else(|| bad("header \"special_tokens\" is not a list of strings".into()))?;
         let (text_bytes, distinct, total) =
             (as_u64("text_bytes")?, as_u64("distinct")?, as_u64("total")?);
-        let mut header = CountsHeader::new(&pattern, &specials)
-            .map_err(|e| bad(format!("header: {e}")))?;
+        let mut header =
+            CountsHeader::new(&pattern, &specials).map_err(|e| bad(format!("header: {e}")))?;
         header.normalizer = normalizer;
         if header.special_tokens != specials {
-            return Err(bad("header special tokens are not sorted and distinct".into()));
+            return Err(bad(
+                "header special tokens are not sorted and distinct".into()
+            ));
         }
         let mut counts = PretokenCounts {
             bytes: text_bytes,
@@ -344,7 +349,13 @@ mod tests {
     #[test]
     fn shards_merge_to_the_whole_and_round_trip() {
         let docs: Vec<String> = (0..500)
-            .map(|i| format!("doc {i}: the {} cat<|eot|> sat {}\n", i % 7, "x".repeat(i % 5)))
+            .map(|i| {
+                format!(
+                    "doc {i}: the {} cat<|eot|> sat {}\n",
+                    i % 7,
+                    "x".repeat(i % 5)
+                )
+            })
             .collect();
         let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
         let sp = vec!["<|eot|>".to_string()];
@@ -370,12 +381,17 @@ mod tests {
         let good = c.to_bytes();
         let p = Path::new("c.bpc");
         for cut in [0, 5, 12, 20, good.len() - 9, good.len() - 1] {
-            let e = CountsFile::from_bytes(&good[..cut], p).unwrap_err().to_string();
+            let e = CountsFile::from_bytes(&good[..cut], p)
+                .unwrap_err()
+                .to_string();
             assert!(e.starts_with("c.bpc: "), "{e}");
         }
         let mut v2 = good.clone();
         v2[8] = 2;
-        assert!(CountsFile::from_bytes(&v2, p).unwrap_err().to_string().contains("version 2"));
+        assert!(CountsFile::from_bytes(&v2, p)
+            .unwrap_err()
+            .to_string()
+            .contains("version 2"));
         let mut extra = good.clone();
         extra.push(0);
         assert!(CountsFile::from_bytes(&extra, p).is_err());

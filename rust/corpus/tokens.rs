@@ -157,7 +157,13 @@ mod tests {
         let tok = tokenizer();
         let eot = tok.vocab().special_id("<|endoftext|>").unwrap();
         let big = "the cat sat on the mat.\nThe rat ate.\n".repeat(40_000);
-        let docs = ["the cat", "", big.as_str(), "a rat on the mat", big.as_str()];
+        let docs = [
+            "the cat",
+            "",
+            big.as_str(),
+            "a rat on the mat",
+            big.as_str(),
+        ];
         let none = FxHashSet::default();
         for dtype in [TokenDtype::U16, TokenDtype::U32] {
             let b = encode_documents(&tok, &docs, Some(eot), dtype, &none, &none, 2).unwrap();
@@ -186,7 +192,9 @@ mod tests {
         }
         let b = encode_documents(&tok, &docs, None, TokenDtype::U16, &none, &none, 1).unwrap();
         assert_eq!(b.lengths[1], 0);
-        assert!(encode_documents(&tok, &docs, Some(9999), TokenDtype::U16, &none, &none, 1).is_err());
+        assert!(
+            encode_documents(&tok, &docs, Some(9999), TokenDtype::U16, &none, &none, 1).is_err()
+        );
         assert_eq!(TokenDtype::for_vocab(65_536), TokenDtype::U16);
         assert_eq!(TokenDtype::for_vocab(65_537), TokenDtype::U32);
     }

@@ -40,17 +40,7 @@ fn encode_documents_packed<'py>(
     let t = &tokenizer.inner;
     let n = threads(num_threads);
     let packed = py
-        .detach(|| {
-            encode_documents(
-                t,
-                &texts,
-                eot,
-                dtype,
-                &set(&allowed),
-                &set(&disallowed),
-                n,
-            )
-        })
+        .detach(|| encode_documents(t, &texts, eot, dtype, &set(&allowed), &set(&disallowed), n))
         .map_err(to_py)?;
     let data = PyBytes::new(py, &packed.data);
     let lengths = PyBytes::new_with(py, packed.lengths.len() * 8, |buf| {
