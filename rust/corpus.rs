@@ -4,7 +4,10 @@
 //!
 //! Reading files (text, JSON Lines, Parquet, compressed) and the streaming loop live in Python
 //! (`python/bytepair/corpus.py`): it reads ahead on a thread while these functions encode a
-//! bounded batch on all cores with the GIL released.
+//! bounded batch on all cores with the GIL released. Text files go in as raw blocks cut at
+//! document boundaries ([`tokens::encode_text`] splits them with [`docs`]), so no Python string
+//! is made per document.
 
 pub mod counts;
+pub mod docs;
 pub mod tokens;

@@ -238,7 +238,7 @@ def test_failing_write_or_interrupt_leaves_nothing(tmp_path: Path, tok: Tokenize
     # An earlier complete output stays as it was when a new run fails.
     bytepair.encode_corpus(tok, [tmp_path / "a.txt"], out, progress=False)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    real = bpc._core.encode_documents_packed
+    real = bpc._core.encode_text_packed
     calls = {"n": 0}
 
     def failing(exc: BaseException) -> Any:
@@ -251,7 +251,7 @@ def test_failing_write_or_interrupt_leaves_nothing(tmp_path: Path, tok: Tokenize
 
     for exc in (KeyboardInterrupt(), OSError(28, "No space left on device")):
         calls["n"] = 0
-        monkeypatch.setattr(bpc._core, "encode_documents_packed", failing(exc))
+        monkeypatch.setattr(bpc._core, "encode_text_packed", failing(exc))
         with pytest.raises(type(exc)):
             bytepair.encode_corpus(tok, [tmp_path / "a.txt"], out, doc_sep="blank-line",
                                    batch_bytes=2000, progress=False)
@@ -343,3 +343,31 @@ def test_stats_equal_reference(tmp_path: Path, tok: Tokenizer, text: str,
     assert main(["stats", "--tokenizer", str(tmp_path / "a.json"), str(files[0])]) == 0
     table = capsys.readouterr().out
     assert "bytes/token" in table and "a.json" in table
+
+
+def test_progress_only_when_asked_or_on_a_terminal(tmp_path: Path, tok: Tokenizer, text: str,
+                                                    capfd: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a.txt").write_text(text, encoding="utf-8")
+    bytepair.encode_corpus(tok, [tmp_path / "a.txt"], tmp_path / "o")  # stderr is no terminal
+    assert capfd.readouterr().err == ""
+    bytepair.encode_corpus(tok, [tmp_path / "a.txt"], tmp_path / "o", progress=True)
+    err = capfd.readouterr().err
+    assert "MB/s" in err and "tokens" in err and err.endswith("\n")
+
+
+@pytest.mark.parametrize("doc_sep", ["blank-line", "line"])
+def test_block_boundaries_never_change_documents(tmp_path: Path, tok: Tokenizer, doc_sep: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # Separators of every shape, so that block ends fall inside them at every offset.
+    seps = ["\n\n", "\r\n\r\n", "\n \n\t\n", "\n\n\n\n", "\n  \r\n\n", "\n", "\r\n", "\n  "]
+    text = "".join(f"doc{i} é{sep}" for i, sep in enumerate(seps * 6)) + "end"
+    f = tmp_path / "a.txt"
+    f.write_bytes(text.encode())
+    want = ref_docs(text, doc_sep)
+    for size in range(1, 45):
+        monkeypatch.setattr(bpc, "_READ_CHARS", size)
+        assert list(bpc.iter_documents(f, doc_sep=doc_sep)) == want, size
+    for size in (1, 7, 13, 64):
+        bytepair.encode_corpus(tok, [f], tmp_path / "o", doc_sep=doc_sep, batch_bytes=size,
+                               progress=False)
+        check_output(tmp_path / "o", tok, want)

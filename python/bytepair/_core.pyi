@@ -151,3 +151,15 @@ def train_counts(
     max_token_length: Optional[int],
     progress: Optional[bool],
 ) -> Tokenizer: ...
+
+def encode_text_packed(
+    tokenizer: Tokenizer,
+    data: bytes,
+    doc_sep: str,
+    eot: Optional[int],
+    itemsize: int,
+    errors: str,
+    origin: str,
+    offset: int,
+    num_threads: Optional[int] = ...,
+) -> tuple[bytes, bytes, int]: ...

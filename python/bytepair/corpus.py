@@ -158,45 +158,79 @@ def _text_reader(raw: IO[bytes], errors: str) -> io.TextIOWrapper:
     return io.TextIOWrapper(raw, encoding="utf-8", errors=errors, newline="")
 
 
-def _utf8_error(path: str, e: UnicodeDecodeError) -> BadInputError:
-    return BadInputError(
-        f"{path}: invalid UTF-8 ({e.reason}); pass --errors replace / errors='replace' "
-        "to substitute U+FFFD"
-    )
+_SEP_BYTES = re.compile(rb"\r?\n(?:[ \t]*\r?\n)+")
+_BLANK_TAIL = re.compile(rb"[ \t\r]*\Z")
+_LINE = re.compile(r"\r?\n")
+
+
+def _last_boundary(buf: bytes, doc_sep: str) -> Optional[int]:
+    """The last offset in ``buf`` where a document surely starts (whatever follows ``buf``), or
+    None: after the last line break (``line``), or after the last separator that cannot grow
+    with more blank lines from the next block (``blank-line``)."""
+    if doc_sep == "line":
+        i = buf.rfind(b"\n")
+        return i + 1 if i >= 0 else None
+    for start in (max(0, len(buf) - (64 << 10)), 0):
+        # A scan that starts inside a separator finds its tail: the same end.
+        ends = [m.end() for m in _SEP_BYTES.finditer(buf, start)]
+        for end in reversed(ends):
+            if not _BLANK_TAIL.match(buf, end):
+                return end
+        if start == 0:
+            break
+    return None
+
+
+def _text_blocks(path: str, doc_sep: str, block_bytes: int) -> Iterator[tuple[bytes, int]]:
+    """The (decompressed) bytes of a text file in blocks of about ``block_bytes``, each ending
+    at a document boundary, with their offsets: splitting each block gives exactly the
+    documents of the whole file. ``file`` gives the whole file as one block."""
+    with _open_binary(path) as f:
+        if doc_sep == "file":
+            yield f.read(), 0
+            return
+        carry = b""
+        offset = 0
+        while True:
+            block = f.read(block_bytes)
+            buf = carry + block if carry else block
+            if not block:
+                if buf:
+                    yield buf, offset
+                return
+            cut = _last_boundary(buf, doc_sep)
+            if cut is None:
+                carry = buf  # one long document: read on
+                continue
+            yield buf[:cut], offset
+            offset += cut
+            carry = buf[cut:]
+
+
+def _decode(data: bytes, path: str, offset: int, errors: str) -> str:
+    try:
+        return data.decode("utf-8", errors)
+    except UnicodeDecodeError as e:
+        raise BadInputError(
+            f"{path}: invalid UTF-8 at byte offset {offset + e.start}; pass --errors replace / "
+            "errors='replace' to substitute U+FFFD"
+        ) from None
 
 
 def _text_documents(path: str, doc_sep: str, errors: str) -> Iterator[str]:
-    with _open_binary(path) as raw, _text_reader(raw, errors) as f:
-        try:
-            if doc_sep == "file":
-                text = f.read()
-                if text:
-                    yield text
-            elif doc_sep == "line":
-                for line in f:
-                    line = line.rstrip("\n")
-                    if line.endswith("\r"):
-                        line = line[:-1]
-                    if line:
-                        yield line
-            elif doc_sep == "blank-line":
-                carry = ""
-                while True:
-                    block = f.read(_READ_CHARS)
-                    buf = carry + block
-                    parts = _BLANK_LINES.split(buf)
-                    # The last part may continue in the next block (or its separator may be
-                    # incomplete): keep it until the end of the file.
-                    carry = parts.pop() if block else ""
-                    for d in parts:
-                        if d:
-                            yield d
-                    if not block:
-                        break
-            else:
-                raise ValueError(f"doc_sep must be one of {', '.join(DOC_SEPS)}, not {doc_sep!r}")
-        except UnicodeDecodeError as e:
-            raise _utf8_error(path, e) from None
+    if doc_sep not in DOC_SEPS:
+        raise ValueError(f"doc_sep must be one of {', '.join(DOC_SEPS)}, not {doc_sep!r}")
+    for data, offset in _text_blocks(path, doc_sep, _READ_CHARS):
+        text = _decode(data, path, offset, errors)
+        if doc_sep == "file":
+            parts = [text]
+        elif doc_sep == "line":
+            parts = _LINE.split(text)
+        else:
+            parts = _BLANK_LINES.split(text)
+        for d in parts:
+            if d:
+                yield d
 
 
 def _jsonl_documents(path: str, key: str, bad: _Bad) -> Iterator[str]:
@@ -354,6 +388,29 @@ class _ReadAhead:
         self._t.join(timeout=5)
 
 
+class _Background:
+    """Run ``fn`` on a thread now; ``result()`` waits for it (and re-raises its error)."""
+
+    def __init__(self, fn: Any) -> None:
+        self._out: list[Any] = []
+        self._err: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self._out.append(fn())
+            except BaseException as e:
+                self._err.append(e)
+
+        self._t = threading.Thread(target=run, daemon=True)
+        self._t.start()
+
+    def result(self) -> Any:
+        self._t.join()
+        if self._err:
+            raise self._err[0]
+        return self._out[0]
+
+
 class _Progress:
     """One status line on stderr, redrawn at most 5 times a second; silent unless enabled."""
 
@@ -483,15 +540,21 @@ def encode_corpus(
     bad = _Bad(skip_bad)
     t0 = time.perf_counter()
 
-    def docs() -> Iterator[str]:
+    def work() -> Iterator[tuple[str, Any, str, int]]:
+        # Text files go to Rust as raw blocks cut at document boundaries (split, checked and
+        # encoded there: no Python string per document); other formats as lists of documents.
         for p in paths:
-            yield from iter_documents(
-                p, format=format, field=field, column=column, doc_sep=doc_sep, errors=errors,
-                bad=bad,
-            )
+            if (detect_format(p) if format == "auto" else format) == "text":
+                for data, offset in _text_blocks(p, doc_sep, batch_bytes):
+                    yield "text", data, p, offset
+            else:
+                docs = iter_documents(p, format=format, field=field, column=column, bad=bad)
+                for batch, _ in _batches(docs, batch_bytes):
+                    yield "docs", batch, p, 0
 
+    sha = _Background(lambda: tokenizer_sha256(tokenizer))
     bar = _Progress(progress, "encode")
-    reader = _ReadAhead(_batches(docs(), batch_bytes))
+    reader = _ReadAhead(work())
     core = tokenizer._core
     n_tokens = n_docs = n_bytes = 0
     files: list[IO[bytes]] = []
@@ -503,15 +566,26 @@ def encode_corpus(
         fidx = open(tmp["index"], "wb")
         files.append(fidx)
         fidx.write(np.zeros(1, dtype="<i8").tobytes())
-        for batch, _chars in reader:
-            data, lengths, nbytes = _core.encode_documents_packed(
-                core, batch, eot_id, itemsize, [], [], num_threads
-            )
+        for kind, payload, path, offset in reader:
+            if kind == "text":
+                try:
+                    data, lengths, nbytes = _core.encode_text_packed(
+                        core, payload, doc_sep, eot_id, itemsize, errors, path, offset,
+                        num_threads,
+                    )
+                except ValueError as e:
+                    if "invalid UTF-8" in str(e):
+                        raise BadInputError(str(e)) from None
+                    raise
+            else:
+                data, lengths, nbytes = _core.encode_documents_packed(
+                    core, payload, eot_id, itemsize, [], [], num_threads
+                )
             ftok.write(data)
             offsets = np.cumsum(np.frombuffer(lengths, dtype=np.int64)) + n_tokens
             fidx.write(offsets.astype("<i8").tobytes())
             n_tokens += len(data) // itemsize
-            n_docs += len(batch)
+            n_docs += len(lengths) // 8
             n_bytes += nbytes
             bar.update(n_bytes, n_tokens, n_docs)
         bar.update(n_bytes, n_tokens, n_docs, force=True)
@@ -532,7 +606,7 @@ def encode_corpus(
             "index_file": out["index"].name,
             "index_dtype": "int64",
             "tokenizer": {
-                "sha256": tokenizer_sha256(tokenizer),
+                "sha256": sha.result(),
                 "vocab_size": tokenizer.vocab_size,
                 "pretokenizer": tokenizer.pretokenizer,
             },
@@ -716,7 +790,10 @@ def _safe_pieces(path: str, errors: str) -> Iterator[str]:
                 yield buf[:cut]
                 carry = buf[cut:]
         except UnicodeDecodeError as e:
-            raise _utf8_error(path, e) from None
+            raise BadInputError(
+                f"{path}: invalid UTF-8 ({e.reason}); pass --errors replace / errors='replace' "
+                "to substitute U+FFFD"
+            ) from None
 
 
 def count_pretokens(

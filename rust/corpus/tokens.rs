@@ -8,6 +8,10 @@
 
 use rustc_hash::FxHashSet;
 
+use std::path::Path;
+
+use super::docs::{split_documents, DocSep};
+use crate::count::Utf8Errors;
 use crate::engine::TokenId;
 use crate::error::{Error, Result};
 use crate::Tokenizer;
@@ -129,6 +133,40 @@ pub fn encode_documents<S: AsRef<str> + Sync>(
         lengths.push((ids.len() + extra) as u64);
     }
     Ok(PackedBatch { data, lengths })
+}
+
+/// [`encode_documents`] of the documents of a block of a UTF-8 text file (split by `sep`; see
+/// [`super::docs`]). `origin` and `offset` (of the block in the file) name the place of invalid
+/// UTF-8 in errors. Returns the packed batch and the bytes of the documents.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_text(
+    tok: &Tokenizer,
+    data: &[u8],
+    sep: DocSep,
+    errors: Utf8Errors,
+    origin: &Path,
+    offset: u64,
+    eot: Option<TokenId>,
+    dtype: TokenDtype,
+    threads: usize,
+) -> Result<(PackedBatch, u64)> {
+    let text = match std::str::from_utf8(data) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(e) => match errors {
+            Utf8Errors::Strict => {
+                return Err(Error::Utf8 {
+                    path: origin.to_path_buf(),
+                    offset: offset + e.valid_up_to() as u64,
+                })
+            }
+            Utf8Errors::Replace => String::from_utf8_lossy(data),
+        },
+    };
+    let docs = split_documents(&text, sep);
+    let nbytes = docs.iter().map(|d| d.len() as u64).sum();
+    let none = FxHashSet::default();
+    let packed = encode_documents(tok, &docs, eot, dtype, &none, &none, threads)?;
+    Ok((packed, nbytes))
 }
 
 #[cfg(test)]

@@ -9,13 +9,15 @@ use pyo3::types::{PyBytes, PyDict, PyTuple};
 
 use super::{set, threads, to_py, PyTokenizer};
 use crate::corpus::counts::{CountsFile, CountsHeader};
-use crate::corpus::tokens::{encode_documents, TokenDtype};
+use crate::corpus::docs::DocSep;
+use crate::corpus::tokens::{encode_documents, encode_text, PackedBatch, TokenDtype};
 use crate::count::Utf8Errors;
 use crate::train;
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPretokenCounts>()?;
     m.add_function(wrap_pyfunction!(encode_documents_packed, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_text_packed, m)?)?;
     m.add_function(wrap_pyfunction!(train_counts, m)?)?;
     Ok(())
 }
@@ -43,14 +45,47 @@ fn encode_documents_packed<'py>(
         .detach(|| encode_documents(t, &texts, eot, dtype, &set(&allowed), &set(&disallowed), n))
         .map_err(to_py)?;
     let data = PyBytes::new(py, &packed.data);
-    let lengths = PyBytes::new_with(py, packed.lengths.len() * 8, |buf| {
+    let lengths = lengths_bytes(py, &packed)?;
+    let nbytes = texts.iter().map(|t| t.len() as u64).sum();
+    Ok((data, lengths, nbytes))
+}
+
+fn lengths_bytes<'py>(py: Python<'py>, packed: &PackedBatch) -> PyResult<Bound<'py, PyBytes>> {
+    PyBytes::new_with(py, packed.lengths.len() * 8, |buf| {
         for (b, l) in buf.chunks_exact_mut(8).zip(&packed.lengths) {
             b.copy_from_slice(&(*l as i64).to_ne_bytes());
         }
         Ok(())
-    })?;
-    let nbytes = texts.iter().map(|t| t.len() as u64).sum();
-    Ok((data, lengths, nbytes))
+    })
+}
+
+/// `encode_documents_packed` of the documents of a block of a UTF-8 text file, split by
+/// `doc_sep` (`file`, `blank-line`, `line`) in Rust: (ids, lengths, document bytes).
+/// `origin` and `offset` name the place of invalid UTF-8 (`errors="strict"`).
+#[pyfunction]
+#[pyo3(signature = (tokenizer, data, doc_sep, eot, itemsize, errors, origin, offset, num_threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn encode_text_packed<'py>(
+    py: Python<'py>,
+    tokenizer: &PyTokenizer,
+    data: &[u8],
+    doc_sep: &str,
+    eot: Option<u32>,
+    itemsize: usize,
+    errors: &str,
+    origin: PathBuf,
+    offset: u64,
+    num_threads: Option<usize>,
+) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, u64)> {
+    let dtype = TokenDtype::from_itemsize(itemsize).map_err(to_py)?;
+    let sep: DocSep = doc_sep.parse().map_err(to_py)?;
+    let errors: Utf8Errors = errors.parse().map_err(to_py)?;
+    let t = &tokenizer.inner;
+    let n = threads(num_threads);
+    let (packed, nbytes) = py
+        .detach(|| encode_text(t, data, sep, errors, &origin, offset, eot, dtype, n))
+        .map_err(to_py)?;
+    Ok((PyBytes::new(py, &packed.data), lengths_bytes(py, &packed)?, nbytes))
 }
 
 /// Pretoken counts with the pattern and special tokens they were made with; merge
