@@ -371,3 +371,17 @@ def test_block_boundaries_never_change_documents(tmp_path: Path, tok: Tokenizer,
         bytepair.encode_corpus(tok, [f], tmp_path / "o", doc_sep=doc_sep, batch_bytes=size,
                                progress=False)
         check_output(tmp_path / "o", tok, want)
+
+
+def test_tokenizer_hash_identifies_what_decides_the_ids(tok: Tokenizer) -> None:
+    h = bpc.tokenizer_sha256(tok)
+    assert len(h) == 64
+    assert bpc.tokenizer_sha256(Tokenizer.from_json(tok.to_json())) == h
+    text = fixture_text("en_kjv") + fixture_text("code_python")
+    smaller = bytepair.train_from_iterator([text], 699, pattern="o200k", special_tokens=[EOT])
+    other_pattern = bytepair.train_from_iterator([text], 700, pattern="gpt2",
+                                                 special_tokens=[EOT])
+    other_special = bytepair.train_from_iterator([text], 700, pattern="o200k",
+                                                 special_tokens=["<|eot|>"])
+    hashes = {bpc.tokenizer_sha256(t) for t in (smaller, other_pattern, other_special)}
+    assert len(hashes) == 3 and h not in hashes

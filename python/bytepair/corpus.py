@@ -456,9 +456,10 @@ def output_paths(output: PathLike) -> dict[str, Path]:
 
 
 def tokenizer_sha256(tok: Tokenizer) -> str:
-    """SHA-256 of the tokenizer's ``tokenizer.json`` text: the same vocabulary, merges,
-    pattern and special tokens give the same hash."""
-    return hashlib.sha256(tok.to_json().encode("utf-8")).hexdigest()
+    """SHA-256 of a canonical description of everything that decides how ``tok`` encodes:
+    tokens in id order, merges, special tokens, split pattern, normalizer and merge rule
+    (``rust/corpus/tokens.rs``, ``identity``). Equal tokenizers give equal hashes."""
+    return hashlib.sha256(_core.tokenizer_identity(tok._core)).hexdigest()
 
 
 def _resolve_eot(tok: Tokenizer, eot: Union[str, int, bool, None]) -> Optional[int]:

@@ -71,7 +71,11 @@ pub fn split_documents(text: &str, sep: DocSep) -> Vec<&str> {
         DocSep::Line => {
             let mut start = 0;
             for nl in memchr::memchr_iter(b'\n', b) {
-                let end = if nl > start && b[nl - 1] == b'\r' { nl - 1 } else { nl };
+                let end = if nl > start && b[nl - 1] == b'\r' {
+                    nl - 1
+                } else {
+                    nl
+                };
                 push(start, end);
                 start = nl + 1;
             }
@@ -84,7 +88,11 @@ pub fn split_documents(text: &str, sep: DocSep) -> Vec<&str> {
                 let nl = from + off;
                 match separator_end(b, nl) {
                     Some(end) => {
-                        let s = if nl > start && b[nl - 1] == b'\r' { nl - 1 } else { nl };
+                        let s = if nl > start && b[nl - 1] == b'\r' {
+                            nl - 1
+                        } else {
+                            nl
+                        };
                         push(start, s);
                         start = end;
                         from = end;
@@ -116,6 +124,9 @@ mod tests {
         assert_eq!(split_documents(t, DocSep::File), [t]);
         assert!(split_documents("", DocSep::File).is_empty());
         assert_eq!(split_documents("x\r", DocSep::Line), ["x\r"]);
-        assert_eq!(split_documents("a\n\n  b\n", DocSep::BlankLine), ["a", "  b\n"]);
+        assert_eq!(
+            split_documents("a\n\n  b\n", DocSep::BlankLine),
+            ["a", "  b\n"]
+        );
     }
 }

@@ -59,6 +59,39 @@ impl TokenDtype {
     }
 }
 
+/// A canonical byte description of everything that decides how `tok` encodes: the tokens in id
+/// order, the merges, the special tokens, the split pattern, the normalizer and the merge rule.
+/// Token files record its SHA-256 (cheap: no JSON is built; a few MB for a 200k vocabulary).
+pub fn identity(tok: &Tokenizer) -> Vec<u8> {
+    let v = tok.vocab();
+    let mut out = Vec::with_capacity(v.tokens().iter().map(|t| t.len() + 4).sum::<usize>() * 2);
+    out.extend_from_slice(b"bytepair-tokenizer-identity-v1\0");
+    let mut put = |b: &[u8]| {
+        out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        out.extend_from_slice(b);
+    };
+    put(format!("{:?}", tok.encoder().rule()).as_bytes());
+    put(tok.pretokenizer().name().as_bytes());
+    put(tok.pretokenizer().pattern().unwrap_or("").as_bytes());
+    put(tok.normalizer().map_or("", |n| n.name()).as_bytes());
+    put(&(v.tokens().len() as u64).to_le_bytes());
+    for t in v.tokens() {
+        put(t);
+    }
+    let mut merges = Vec::with_capacity(v.merges().len() * 12);
+    for m in v.merges() {
+        for x in [m.pair.0, m.pair.1, m.result] {
+            merges.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    put(&merges);
+    for (s, id) in v.specials() {
+        put(s.as_bytes());
+        put(&id.to_le_bytes());
+    }
+    out
+}
+
 /// Documents at least this large are encoded alone, in parallel chunks.
 const BIG_DOCUMENT: usize = 1 << 20;
 

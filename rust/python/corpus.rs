@@ -10,7 +10,7 @@ use pyo3::types::{PyBytes, PyDict, PyTuple};
 use super::{set, threads, to_py, PyTokenizer};
 use crate::corpus::counts::{CountsFile, CountsHeader};
 use crate::corpus::docs::DocSep;
-use crate::corpus::tokens::{encode_documents, encode_text, PackedBatch, TokenDtype};
+use crate::corpus::tokens::{encode_documents, encode_text, identity, PackedBatch, TokenDtype};
 use crate::count::Utf8Errors;
 use crate::train;
 
@@ -18,6 +18,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPretokenCounts>()?;
     m.add_function(wrap_pyfunction!(encode_documents_packed, m)?)?;
     m.add_function(wrap_pyfunction!(encode_text_packed, m)?)?;
+    m.add_function(wrap_pyfunction!(tokenizer_identity, m)?)?;
     m.add_function(wrap_pyfunction!(train_counts, m)?)?;
     Ok(())
 }
@@ -48,6 +49,14 @@ fn encode_documents_packed<'py>(
     let lengths = lengths_bytes(py, &packed)?;
     let nbytes = texts.iter().map(|t| t.len() as u64).sum();
     Ok((data, lengths, nbytes))
+}
+
+/// Canonical bytes of everything that decides how the tokenizer encodes (hash them).
+#[pyfunction]
+fn tokenizer_identity<'py>(py: Python<'py>, tokenizer: &PyTokenizer) -> Bound<'py, PyBytes> {
+    let t = &tokenizer.inner;
+    let b = py.detach(|| identity(t));
+    PyBytes::new(py, &b)
 }
 
 fn lengths_bytes<'py>(py: Python<'py>, packed: &PackedBatch) -> PyResult<Bound<'py, PyBytes>> {
@@ -85,7 +94,11 @@ fn encode_text_packed<'py>(
     let (packed, nbytes) = py
         .detach(|| encode_text(t, data, sep, errors, &origin, offset, eot, dtype, n))
         .map_err(to_py)?;
-    Ok((PyBytes::new(py, &packed.data), lengths_bytes(py, &packed)?, nbytes))
+    Ok((
+        PyBytes::new(py, &packed.data),
+        lengths_bytes(py, &packed)?,
+        nbytes,
+    ))
 }
 
 /// Pretoken counts with the pattern and special tokens they were made with; merge
