@@ -19,11 +19,11 @@ def load_tokenizer(spec: str, pattern: Optional[str] = None) -> Any:
     come with it."""
     from . import Tokenizer, _core
 
-    if pattern is None:
-        stem = os.path.basename(spec).split(".")[0]
+    stem = os.path.basename(spec).split(".")[0]
+    if pattern is None and stem in KNOWN_ENCODINGS and os.path.isfile(spec):
         with open(spec, "rb") as f:
             head = f.read(1)
-        if head not in (b"{", b"") and stem in KNOWN_ENCODINGS and not os.path.isdir(spec):
+        if head not in (b"{", b""):  # a rank file, not JSON
             pattern = stem
     if pattern is None:
         return Tokenizer.from_file(spec)
