@@ -385,3 +385,31 @@ def test_tokenizer_hash_identifies_what_decides_the_ids(tok: Tokenizer) -> None:
                                                  special_tokens=["<|eot|>"])
     hashes = {bpc.tokenizer_sha256(t) for t in (smaller, other_pattern, other_special)}
     assert len(hashes) == 3 and h not in hashes
+
+
+def test_whole_files_stream_in_pieces_with_the_same_ids(
+        tmp_path: Path, tok: Tokenizer, text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    big = text * 3
+    (tmp_path / "big.txt").write_text(big, encoding="utf-8", newline="")
+    (tmp_path / "small.txt").write_text("tiny\n", encoding="utf-8")
+    real = bpc._core.encode_text_packed
+    calls: list[Any] = []
+
+    def spy(*a: Any) -> Any:
+        calls.append(a[3])  # the eot argument: None for a piece that does not end a document
+        return real(*a)
+
+    monkeypatch.setattr(bpc._core, "encode_text_packed", spy)
+    files = [tmp_path / "big.txt", tmp_path / "small.txt"]
+    assert bpc._core.encodes_in_pieces(tok._core)
+    bytepair.encode_corpus(tok, files, tmp_path / "o", batch_bytes=20_000, progress=False)
+    assert calls.count(None) >= 5 and len(calls) - calls.count(None) == 2
+    check_output(tmp_path / "o", tok, [big, "tiny\n"])
+    # A tokenizer whose split is not a preset reads each file whole: the same kind of result.
+    custom = bytepair.train_from_iterator([text], 400, pattern=r"\s?\w+|\s?[^\w\s]+|\s+",
+                                          special_tokens=[EOT])
+    assert not bpc._core.encodes_in_pieces(custom._core)
+    calls.clear()
+    bytepair.encode_corpus(custom, files, tmp_path / "c", batch_bytes=20_000, progress=False)
+    assert None not in calls
+    check_output(tmp_path / "c", custom, [big, "tiny\n"])

@@ -18,7 +18,9 @@ error, a full disk or Ctrl-C leaves no partial output.
 What a document is: a JSON Lines record's ``field``; a Parquet row's ``column``; for text files,
 ``doc_sep`` decides: ``"file"`` (default: the whole file), ``"blank-line"`` (paragraphs: the text
 between runs of blank lines, i.e. ``re.split(r"\\r?\\n(?:[ \\t]*\\r?\\n)+", text)``), or
-``"line"`` (each line without its line break). Empty documents are skipped. Special-token text
+``"line"`` (each line without its line break). Empty documents are skipped. A whole file as
+one document is streamed in pieces when the tokenizer's split is a preset pattern (cut points
+where the split is exactly that of the whole text); else it is read whole. Special-token text
 inside documents is encoded as ordinary text (``encode_ordinary``); only the separator is the
 end-of-text id.
 """
@@ -181,13 +183,21 @@ def _last_boundary(buf: bytes, doc_sep: str) -> Optional[int]:
     return None
 
 
-def _text_blocks(path: str, doc_sep: str, block_bytes: int) -> Iterator[tuple[bytes, int]]:
+_PIECE_CUT = re.compile(rb"(?<=[!-~])\n(?=[A-Za-z])")
+
+
+def _text_blocks(
+    path: str, doc_sep: str, block_bytes: int, pieces: bool = False
+) -> Iterator[tuple[bytes, int, bool]]:
     """The (decompressed) bytes of a text file in blocks of about ``block_bytes``, each ending
-    at a document boundary, with their offsets: splitting each block gives exactly the
-    documents of the whole file. ``file`` gives the whole file as one block."""
+    at a document boundary, with their offsets and whether they end a document: splitting each
+    block gives exactly the documents of the whole file. With ``file``, the whole file is one
+    block, unless ``pieces``: then a large file comes in pieces cut where a preset pattern
+    splits exactly as in the whole text (the caller's tokenizer must allow it), all but the
+    last marked as not ending the document."""
     with _open_binary(path) as f:
-        if doc_sep == "file":
-            yield f.read(), 0
+        if doc_sep == "file" and not pieces:
+            yield f.read(), 0, True
             return
         carry = b""
         offset = 0
@@ -196,13 +206,19 @@ def _text_blocks(path: str, doc_sep: str, block_bytes: int) -> Iterator[tuple[by
             buf = carry + block if carry else block
             if not block:
                 if buf:
-                    yield buf, offset
+                    yield buf, offset, True
                 return
-            cut = _last_boundary(buf, doc_sep)
+            if doc_sep == "file":
+                ms = list(_PIECE_CUT.finditer(buf, len(buf) // 2))
+                cut: Optional[int] = ms[-1].end() if ms else None
+            else:
+                cut = _last_boundary(buf, doc_sep)
             if cut is None:
-                carry = buf  # one long document: read on
+                carry = buf  # one long document (or piece): read on
                 continue
-            yield buf[:cut], offset
+            # In ``file`` mode the text after ``cut`` starts with a letter: never empty, so
+            # the last piece (the one that ends the document) is never empty either.
+            yield buf[:cut], offset, doc_sep != "file"
             offset += cut
             carry = buf[cut:]
 
@@ -220,7 +236,7 @@ def _decode(data: bytes, path: str, offset: int, errors: str) -> str:
 def _text_documents(path: str, doc_sep: str, errors: str) -> Iterator[str]:
     if doc_sep not in DOC_SEPS:
         raise ValueError(f"doc_sep must be one of {', '.join(DOC_SEPS)}, not {doc_sep!r}")
-    for data, offset in _text_blocks(path, doc_sep, _READ_CHARS):
+    for data, offset, _ in _text_blocks(path, doc_sep, _READ_CHARS):
         text = _decode(data, path, offset, errors)
         if doc_sep == "file":
             parts = [text]
@@ -541,17 +557,20 @@ def encode_corpus(
     bad = _Bad(skip_bad)
     t0 = time.perf_counter()
 
-    def work() -> Iterator[tuple[str, Any, str, int]]:
+    # A whole file as one document is streamed in pieces when that gives the same ids.
+    pieces = _core.encodes_in_pieces(tokenizer._core)
+
+    def work() -> Iterator[tuple[str, Any, str, int, bool]]:
         # Text files go to Rust as raw blocks cut at document boundaries (split, checked and
         # encoded there: no Python string per document); other formats as lists of documents.
         for p in paths:
             if (detect_format(p) if format == "auto" else format) == "text":
-                for data, offset in _text_blocks(p, doc_sep, batch_bytes):
-                    yield "text", data, p, offset
+                for data, offset, ends in _text_blocks(p, doc_sep, batch_bytes, pieces):
+                    yield "text", data, p, offset, ends
             else:
                 docs = iter_documents(p, format=format, field=field, column=column, bad=bad)
                 for batch, _ in _batches(docs, batch_bytes):
-                    yield "docs", batch, p, 0
+                    yield "docs", batch, p, 0, True
 
     sha = _Background(lambda: tokenizer_sha256(tokenizer))
     bar = _Progress(progress, "encode")
@@ -567,12 +586,12 @@ def encode_corpus(
         fidx = open(tmp["index"], "wb")
         files.append(fidx)
         fidx.write(np.zeros(1, dtype="<i8").tobytes())
-        for kind, payload, path, offset in reader:
+        for kind, payload, path, offset, ends in reader:
             if kind == "text":
                 try:
                     data, lengths, nbytes = _core.encode_text_packed(
-                        core, payload, doc_sep, eot_id, itemsize, errors, path, offset,
-                        num_threads,
+                        core, payload, doc_sep, eot_id if ends else None, itemsize, errors,
+                        path, offset, num_threads,
                     )
                 except ValueError as e:
                     if "invalid UTF-8" in str(e):
@@ -583,10 +602,11 @@ def encode_corpus(
                     core, payload, eot_id, itemsize, [], [], num_threads
                 )
             ftok.write(data)
-            offsets = np.cumsum(np.frombuffer(lengths, dtype=np.int64)) + n_tokens
-            fidx.write(offsets.astype("<i8").tobytes())
+            if ends:
+                offsets = np.cumsum(np.frombuffer(lengths, dtype=np.int64)) + n_tokens
+                fidx.write(offsets.astype("<i8").tobytes())
+                n_docs += len(lengths) // 8
             n_tokens += len(data) // itemsize
-            n_docs += len(lengths) // 8
             n_bytes += nbytes
             bar.update(n_bytes, n_tokens, n_docs)
         bar.update(n_bytes, n_tokens, n_docs, force=True)

@@ -12,6 +12,7 @@ use crate::corpus::counts::{CountsFile, CountsHeader};
 use crate::corpus::docs::DocSep;
 use crate::corpus::tokens::{encode_documents, encode_text, identity, PackedBatch, TokenDtype};
 use crate::count::Utf8Errors;
+use crate::pretok::Pretokenizer;
 use crate::train;
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -19,6 +20,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_documents_packed, m)?)?;
     m.add_function(wrap_pyfunction!(encode_text_packed, m)?)?;
     m.add_function(wrap_pyfunction!(tokenizer_identity, m)?)?;
+    m.add_function(wrap_pyfunction!(encodes_in_pieces, m)?)?;
     m.add_function(wrap_pyfunction!(train_counts, m)?)?;
     Ok(())
 }
@@ -49,6 +51,19 @@ fn encode_documents_packed<'py>(
     let lengths = lengths_bytes(py, &packed)?;
     let nbytes = texts.iter().map(|t| t.len() as u64).sum();
     Ok((data, lengths, nbytes))
+}
+
+/// Whether a text cut at the safe points of `rust/encode/split.rs` (after a `\n` between a
+/// printable ASCII byte and an ASCII letter) encodes piece by piece to the same ids: a preset
+/// pattern and no normalizer.
+#[pyfunction]
+fn encodes_in_pieces(tokenizer: &PyTokenizer) -> bool {
+    let t = &tokenizer.inner;
+    t.normalizer().is_none()
+        && matches!(
+            t.pretokenizer(),
+            Pretokenizer::Gpt2 | Pretokenizer::Cl100k | Pretokenizer::O200k
+        )
 }
 
 /// Canonical bytes of everything that decides how the tokenizer encodes (hash them).
