@@ -24,9 +24,14 @@ __all__ = [
     "PATTERNS",
     "SAMPLE_CORPUS",
     "DynamicBatch",
+    "PretokenCounts",
     "Tokenizer",
     "__version__",
+    "count_pretokens",
     "dynamic_merge",
+    "encode_corpus",
+    "load_tokens",
+    "merge_counts",
     "pretokenize",
     "train",
     "train_from_iterator",
@@ -382,8 +387,8 @@ def _as_paths(files: Any) -> Optional[list[str]]:
 
 
 def train(
-    files: Union[PathLike, Iterable[PathLike], Iterable[str]],
-    vocab_size: int,
+    files: Union[PathLike, Iterable[PathLike], Iterable[str], None] = None,
+    vocab_size: Optional[int] = None,
     *,
     pattern: str = "o200k",
     special_tokens: Iterable[str] = (),
@@ -392,6 +397,7 @@ def train(
     num_threads: Optional[int] = None,
     progress: Optional[bool] = None,
     errors: str = "strict",
+    from_counts: Optional[Iterable[Union[PathLike, _core.PretokenCounts]]] = None,
 ) -> Tokenizer:
     """Train a byte-level BPE tokenizer.
 
@@ -409,7 +415,23 @@ def train(
 
     Ties between equally frequent pairs go to the smallest ``(left id, right id)``; the result
     does not depend on the number of threads or on how the text is split into files.
+
+    ``from_counts`` (instead of ``files``): pretoken counts (:class:`PretokenCounts` objects or
+    saved count files, e.g. one per shard from :func:`count_pretokens`), merged and trained on;
+    the same merges as training on the text they were counted from. ``pattern`` must be the
+    counts' pattern and ``special_tokens`` the set they were counted with.
     """
+    if vocab_size is None:
+        raise TypeError("train() needs vocab_size")
+    if from_counts is not None:
+        if files is not None:
+            raise TypeError("give files or from_counts, not both")
+        return _train_from_counts(
+            from_counts, vocab_size, pattern, special_tokens, min_frequency, max_token_length,
+            progress,
+        )
+    if files is None:
+        raise TypeError("train() needs files (paths or an iterable of str) or from_counts")
     paths = _as_paths(files)
     if paths is None:
         if isinstance(files, (bytes, bytearray)):
@@ -439,6 +461,33 @@ def train(
         num_threads,
         progress,
         errors,
+    )
+    return Tokenizer(core)
+
+
+def _train_from_counts(
+    from_counts: Iterable[Union[PathLike, _core.PretokenCounts]],
+    vocab_size: int,
+    pattern: str,
+    special_tokens: Iterable[str],
+    min_frequency: int,
+    max_token_length: Optional[int],
+    progress: Optional[bool],
+) -> Tokenizer:
+    from .corpus import merge_counts
+
+    _check_common(vocab_size, min_frequency, max_token_length)
+    if isinstance(from_counts, (str, os.PathLike, _core.PretokenCounts)):
+        from_counts = [from_counts]
+    counts = merge_counts(from_counts)
+    wanted = _core.PretokenCounts(pattern).pattern  # canonical: preset name or the regex
+    if wanted != counts.pattern:
+        raise ValueError(
+            f"the counts were made with pattern {counts.pattern!r}, not {pattern!r}: "
+            f"pass pattern={counts.pattern!r}"
+        )
+    core = _core.train_counts(
+        counts, vocab_size, _specials(special_tokens), min_frequency, max_token_length, progress
     )
     return Tokenizer(core)
 
@@ -496,3 +545,13 @@ def _check_common(vocab_size: int, min_frequency: int, max_token_length: Optiona
 def pretokenize(text: str, pattern: str = "o200k") -> list[str]:
     """Split ``text`` into pretokens with a preset or regex."""
     return _core.pretokenize(pattern, text)
+
+
+# Corpus tools (python/bytepair/corpus.py); imported last: that module uses Tokenizer.
+from .corpus import (  # noqa: E402
+    PretokenCounts,
+    count_pretokens,
+    encode_corpus,
+    load_tokens,
+    merge_counts,
+)
