@@ -26,6 +26,7 @@ __all__ = [
     "pretokenize",
     "train",
     "train_from_iterator",
+    "train_superbpe",
 ]
 
 __version__: str = _core.__version__
@@ -451,3 +452,6 @@ def _check_common(vocab_size: int, min_frequency: int, max_token_length: Optiona
 def pretokenize(text: str, pattern: str = "o200k") -> list[str]:
     """Split ``text`` into pretokens with a preset or regex."""
     return _core.pretokenize(pattern, text)
+
+
+from .supertoken import train_superbpe  # noqa: E402  (needs Tokenizer and the helpers above)
