@@ -165,6 +165,7 @@ def test_hf_tokenizers_loads_and_encodes_identically(tmp_path, shared_corpus_fil
     hf = tokenizers.Tokenizer.from_file(str(path))
     again = bp.Tokenizer.from_file(path)
     assert again.merges == tok.merges and again.pattern == STAGE2
+    assert again.pretokenizer == "superbpe"  # the file's regex maps back to the scanner
     for f in shared_corpus_files:
         docs = paragraphs(f.read_text(encoding="utf-8")[:150_000])
         ours = tok.encode_batch(docs)

@@ -35,7 +35,7 @@ __version__: str = _core.__version__
 SAMPLE_CORPUS: Path = Path(__file__).with_name("data") / "sample.txt"
 
 #: Pretokenizer presets accepted as ``pattern`` (any other string is compiled as a regex).
-PATTERNS = ("gpt2", "cl100k", "o200k", "none")
+PATTERNS = ("gpt2", "cl100k", "o200k", "superbpe", "none")
 
 PathLike = Union[str, "os.PathLike[str]"]
 SpecialSet = Union[Literal["all"], Collection[str]]
