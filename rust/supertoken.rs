@@ -147,17 +147,23 @@ where
     Ok((first, second))
 }
 
-/// Train SuperBPE on counted pretokens of both stages.
+/// Train SuperBPE on counted pretokens of both stages; `seconds_count` is how long counting
+/// took (recorded in the figures).
 pub fn train_from_counts(
     counts1: PretokenCounts,
     counts2: PretokenCounts,
     stage1_pretok: Pretokenizer,
     cfg: &SuperConfig,
     threads: usize,
+    seconds_count: f64,
 ) -> Result<(crate::Tokenizer, SuperStats)> {
     cfg.validate()?;
     let stage2_pretok = Pretokenizer::new(&cfg.stage2_pattern)?;
-    let mut stats = SuperStats::default();
+    let mut stats = SuperStats {
+        seconds_count,
+        rss_after_count: current_rss(),
+        ..Default::default()
+    };
     let cfg1 = TrainConfig {
         vocab_size: cfg.transition,
         ..cfg.train.clone()
@@ -201,7 +207,7 @@ pub fn train_from_counts(
         distinct_pretokens: st2.distinct_pretokens,
         corpus_tokens: st2.corpus_tokens,
         merges: stats.stage1.merges + st2.merges,
-        seconds_count: 0.0,
+        seconds_count,
         seconds_merge: stats.stage1.seconds_merge + st2.seconds_replay + st2.seconds_merge,
     };
     let tok = crate::Tokenizer::new(vocab, stage2_pretok)?.with_stats(train_stats);
@@ -239,12 +245,7 @@ where
         feed,
     )?;
     bar.finish();
-    let seconds_count = t0.elapsed().as_secs_f64();
-    let rss = current_rss();
-    let (tok, mut stats) = train_from_counts(c1, c2, p1, cfg, threads)?;
-    stats.seconds_count = seconds_count;
-    stats.rss_after_count = rss;
-    Ok((tok, stats))
+    train_from_counts(c1, c2, p1, cfg, threads, t0.elapsed().as_secs_f64())
 }
 
 /// Train SuperBPE on UTF-8 text files, streamed once.
@@ -312,7 +313,7 @@ mod tests {
     fn run(text: &str, c: &SuperConfig, threads: usize) -> crate::Tokenizer {
         let c1 = counts(text, "gpt2");
         let c2 = counts(text, &c.stage2_pattern);
-        train_from_counts(c1, c2, Pretokenizer::Gpt2, c, threads)
+        train_from_counts(c1, c2, Pretokenizer::Gpt2, c, threads, 0.0)
             .unwrap()
             .0
     }

@@ -164,15 +164,9 @@ fn train_superbpe_iter<'py>(
     }
     let (c1, c2) = counted.map_err(to_py)?;
     let seconds_count = t0.elapsed().as_secs_f64();
-    let (tok, mut stats) = py
-        .detach(|| {
-            let rss = supertoken::current_rss();
-            let (tok, mut stats) = supertoken::train_from_counts(c1, c2, p1, &cfg, n)?;
-            stats.rss_after_count = rss;
-            Ok::<_, Error>((tok, stats))
-        })
+    let (tok, stats) = py
+        .detach(|| supertoken::train_from_counts(c1, c2, p1, &cfg, n, seconds_count))
         .map_err(to_py)?;
-    stats.seconds_count = seconds_count;
     let d = stats_dict(py, &stats)?;
     Ok((PyTokenizer::wrap(tok), d))
 }
