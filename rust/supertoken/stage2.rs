@@ -19,9 +19,16 @@
 //! 3. **Merge loop**: the trainer's policy (highest count, then smallest `(left, right)`) over an
 //!    engine of those pieces, never pushing a refused pair onto the heap.
 //!
-//! Cost: replay is the work of applying stage 1's merges to the stage-2 text once; the merge
-//! loop is that of ordinary training over the pieces. Memory peaks at the engine (about 16
-//! bytes per stage-1 token of the pieces plus the pair index), which pruning shrinks.
+//! Cost: the replay is about stage 1's cost (distinct segments only); the merge loop is that of
+//! ordinary training over the pieces. Memory peaks in the merge loop, at the engine: 16 bytes
+//! per stage-1 token of the distinct pieces plus its pair index (~100 bytes per distinct pair,
+//! more while its tables grow), which `prune_below` shrinks. The lazy heap is rebuilt from the
+//! live pairs whenever stale entries double it (the pops are unchanged: the order is a total
+//! order on (count, pair)). Measured figures: `bench/README.md`.
+//!
+//! Invariants: stage 1's merges are kept as they are (ids and order); every stage-2 merge creates
+//! (or reuses) a token allowed by the constraints; when the engine is loaded, no sequence holds a
+//! refused (or, with pruning, rare) junction, and refused pairs never enter the heap.
 
 use std::cmp::Reverse;
 use std::time::Instant;
