@@ -35,6 +35,7 @@ __all__ = [
     "pretokenize",
     "train",
     "train_from_iterator",
+    "train_superbpe",
 ]
 
 __version__: str = _core.__version__
@@ -43,7 +44,7 @@ __version__: str = _core.__version__
 SAMPLE_CORPUS: Path = Path(__file__).with_name("data") / "sample.txt"
 
 #: Pretokenizer presets accepted as ``pattern`` (any other string is compiled as a regex).
-PATTERNS = ("gpt2", "cl100k", "o200k", "none")
+PATTERNS = ("gpt2", "cl100k", "o200k", "superbpe", "none")
 
 PathLike = Union[str, "os.PathLike[str]"]
 SpecialSet = Union[Literal["all"], Collection[str]]
@@ -555,3 +556,4 @@ from .corpus import (  # noqa: E402
     load_tokens,
     merge_counts,
 )
+from .supertoken import train_superbpe  # noqa: E402  (needs Tokenizer and the helpers above)

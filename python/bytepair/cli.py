@@ -14,6 +14,7 @@ import time
 from typing import Optional
 
 from . import PATTERNS, SAMPLE_CORPUS, __version__, _cli_corpus, _cli_mixture, train
+from .supertoken import train_superbpe_with_stats
 
 SAMPLE_VOCAB = 4096
 DEFAULT_VOCAB = 32_000
@@ -74,6 +75,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     t.add_argument("--json", action="store_true", help="print the summary as JSON")
+    s = t.add_argument_group("SuperBPE (tokens that cross whitespace)")
+    s.add_argument(
+        "--superbpe",
+        action="store_true",
+        help="two-stage SuperBPE: BPE up to --transition, then superword merges",
+    )
+    s.add_argument(
+        "--transition",
+        type=int,
+        default=None,
+        metavar="T",
+        help="vocabulary size at the end of stage 1 (required with --superbpe)",
+    )
+    s.add_argument(
+        "--max-words",
+        type=int,
+        default=4,
+        help="stage-2 tokens span at most this many words (default 4; 0 = no limit)",
+    )
     t.set_defaults(func=_train)
     # Each further command lives in its own module, which adds its subparser(s) and sets `func`.
     _cli_corpus.add_parsers(sub)
@@ -91,18 +111,41 @@ def _train(args: argparse.Namespace) -> int:
         folder = os.path.dirname(os.path.abspath(args.output))
         if not os.path.isdir(folder):
             raise FileNotFoundError(f"output folder {folder} does not exist")
+    if args.superbpe and args.transition is None:
+        raise ValueError("--superbpe needs --transition T (the stage-1 vocabulary size)")
+    if not args.superbpe and args.transition is not None:
+        raise ValueError("--transition is only meaningful with --superbpe")
+    if args.max_words < 0:
+        raise ValueError(f"--max-words must be >= 0, got {args.max_words}")
     t0 = time.perf_counter()
-    tok = train(
-        files,
-        vocab,
-        pattern=args.pattern,
-        special_tokens=args.special_token,
-        min_frequency=args.min_frequency,
-        max_token_length=args.max_token_length,
-        num_threads=args.threads,
-        progress=False if (args.quiet or args.json) else None,
-        errors=args.errors,
-    )
+    progress = False if (args.quiet or args.json) else None
+    super_stats: Optional[dict[str, object]] = None
+    if args.superbpe:
+        tok, super_stats = train_superbpe_with_stats(
+            files,
+            vocab,
+            args.transition,
+            max_words=args.max_words or None,
+            pattern=args.pattern,
+            special_tokens=args.special_token,
+            min_frequency=args.min_frequency,
+            max_token_length=args.max_token_length,
+            num_threads=args.threads,
+            progress=progress,
+            errors=args.errors,
+        )
+    else:
+        tok = train(
+            files,
+            vocab,
+            pattern=args.pattern,
+            special_tokens=args.special_token,
+            min_frequency=args.min_frequency,
+            max_token_length=args.max_token_length,
+            num_threads=args.threads,
+            progress=progress,
+            errors=args.errors,
+        )
     seconds = time.perf_counter() - t0
     if args.output:
         if fmt == "tiktoken":
@@ -129,6 +172,12 @@ def _train(args: argparse.Namespace) -> int:
         "output": args.output,
         "format": fmt if args.output else None,
     }
+    if super_stats is not None:
+        summary["superbpe"] = {
+            "transition": args.transition,
+            "max_words": args.max_words,
+            **super_stats,
+        }
     if args.json:
         print(json.dumps(summary, indent=2))
     elif not args.quiet:
@@ -147,6 +196,11 @@ def _train(args: argparse.Namespace) -> int:
                 f"{args.min_frequency}+ times (--min-frequency)"
             )
         print(f"  pattern      {args.pattern}")
+        if super_stats is not None:
+            print(
+                f"  superbpe     stage 1 to {args.transition:,} tokens, then stage 2 "
+                f"(max {args.max_words or 'any'} words per token, pattern {tok.pretokenizer})"
+            )
         print(f"  bytes/token  {st.get('bytes_per_token', 0):.3f} on the training text")
         pretokens, distinct = st.get("pretokens", 0), st.get("distinct_pretokens", 0)
         print(f"  pretokens    {pretokens:,} ({distinct:,} distinct)")

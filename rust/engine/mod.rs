@@ -109,6 +109,17 @@ impl Engine {
         i
     }
 
+    /// Reserve room for `sequences` more sequences holding `symbols` more symbols in all, so that
+    /// loading a known amount does not over-allocate (the arena's vectors grow by doubling).
+    pub fn reserve(&mut self, sequences: usize, symbols: usize) {
+        for v in [&mut self.sym, &mut self.next, &mut self.prev, &mut self.seq] {
+            v.reserve_exact(symbols);
+        }
+        self.start.reserve_exact(sequences);
+        self.len.reserve_exact(sequences);
+        self.weight.reserve_exact(sequences);
+    }
+
     /// Count all pairs and record where they occur. O(total symbols).
     pub fn index(&mut self) {
         self.counts.clear();

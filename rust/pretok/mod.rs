@@ -16,12 +16,14 @@ mod gpt2;
 mod o200k;
 mod regex_split;
 mod scan;
+mod superbpe;
 #[cfg(test)]
 mod testutil;
 
 use std::fmt;
 
 pub use regex_split::RegexSplitter;
+pub use superbpe::SUPERBPE_PATTERN;
 
 /// tiktoken's r50k/gpt2 pattern (`tiktoken_ext/openai_public.py`, `r50k_pat_str`).
 pub const GPT2_PATTERN: &str =
@@ -64,6 +66,8 @@ pub enum Pretokenizer {
     Cl100k,
     /// tiktoken o200k_base split pattern (hand-written scanner).
     O200k,
+    /// SuperBPE's stage-2 delimiters, `Split(Isolated)` (hand-written scanner).
+    SuperBpe,
     /// No splitting: the whole input is one piece.
     None,
     /// Any other pattern.
@@ -77,13 +81,15 @@ impl fmt::Debug for Pretokenizer {
 }
 
 impl Pretokenizer {
-    /// `gpt2`/`r50k`, `cl100k`/`cl100k_base`, `o200k`/`o200k_base`, `none`, or a regex.
+    /// `gpt2`/`r50k`, `cl100k`/`cl100k_base`, `o200k`/`o200k_base`, `superbpe` (SuperBPE's
+    /// stage-2 delimiters), `none`, or a regex.
     /// A regex string equal to a preset's pattern gives that preset.
     pub fn new(name_or_pattern: &str) -> Result<Self, PretokError> {
         let p = match name_or_pattern {
             "gpt2" | "r50k" | "r50k_base" | "p50k_base" | GPT2_PATTERN => Pretokenizer::Gpt2,
             "cl100k" | "cl100k_base" | CL100K_PATTERN => Pretokenizer::Cl100k,
             "o200k" | "o200k_base" | O200K_PATTERN => Pretokenizer::O200k,
+            "superbpe" | SUPERBPE_PATTERN => Pretokenizer::SuperBpe,
             "none" | "" => Pretokenizer::None,
             pat => Pretokenizer::Custom(RegexSplitter::new(pat)?),
         };
@@ -96,6 +102,7 @@ impl Pretokenizer {
             Pretokenizer::Gpt2 => "gpt2",
             Pretokenizer::Cl100k => "cl100k",
             Pretokenizer::O200k => "o200k",
+            Pretokenizer::SuperBpe => "superbpe",
             Pretokenizer::None => "none",
             Pretokenizer::Custom(_) => "custom",
         }
@@ -107,6 +114,7 @@ impl Pretokenizer {
             Pretokenizer::Gpt2 => Some(GPT2_PATTERN),
             Pretokenizer::Cl100k => Some(CL100K_PATTERN),
             Pretokenizer::O200k => Some(O200K_PATTERN),
+            Pretokenizer::SuperBpe => Some(SUPERBPE_PATTERN),
             Pretokenizer::Custom(r) => Some(r.pattern()),
             Pretokenizer::None => None,
         }
@@ -125,6 +133,10 @@ impl Pretokenizer {
             }
             Pretokenizer::O200k => {
                 o200k::split(text, f);
+                Ok(())
+            }
+            Pretokenizer::SuperBpe => {
+                superbpe::split(text, f);
                 Ok(())
             }
             Pretokenizer::Custom(r) => r.split(text, f),
