@@ -335,6 +335,31 @@ def test_real_tiktoken_files_load_and_give_tiktoken_ids(name, corpus_heads):
     assert tok.encode(text, allowed_special="all") == tt.encode(text, allowed_special="all")
 
 
+@pytest.mark.parametrize("name", REAL)
+def test_real_tiktoken_files_saved_as_tokenizer_json_keep_special_ids_in_hf(name, tmp_path):
+    """cl100k's specials start at 100257 after 100256 regular tokens (and o200k's have gaps too):
+    HF renumbers an added token that its model vocab lacks, so the saved file must list them
+    there, as GPT-2's own tokenizer.json does; bytepair reads that file back unchanged."""
+    path = VOCAB / f"{name}.tiktoken"
+    if not path.is_file():
+        pytest.skip(f"shared vocabularies not found at {VOCAB}")
+    pattern = "r50k_base" if name == "gpt2" else name
+    tok = bp.Tokenizer.from_file(path, pattern=pattern, special_tokens="default")
+    tok.save(tmp_path / "t.json")
+    hf = tokenizers.Tokenizer.from_file(str(tmp_path / "t.json"))
+    for text, want in tok.special_tokens.items():
+        assert hf.token_to_id(text) == want, text
+    text = "x" + "".join(f"{s} y{i}" for i, s in enumerate(tok.special_tokens)) + " \u00e9t\u00e9"
+    want = tok.encode(text, allowed_special="all")
+    assert hf.encode(text, add_special_tokens=False).ids == want
+    back = bp.Tokenizer.from_file(tmp_path / "t.json")
+    assert back.special_tokens == tok.special_tokens
+    assert back.vocab_size == tok.vocab_size
+    assert back.encode(text, allowed_special="all") == want
+    back.save(tmp_path / "again.json")
+    assert (tmp_path / "again.json").read_bytes() == (tmp_path / "t.json").read_bytes()
+
+
 def test_tiktoken_file_needs_a_pattern(tmp_path):
     path = tmp_path / "tiny.tiktoken"
     path.write_text("".join(f"{base64.b64encode(bytes([b])).decode()} {b}\n" for b in range(256)))

@@ -72,6 +72,27 @@ pub fn to_json(tok: &Tokenizer) -> String {
             json!([a, b])
         })
         .collect();
+    // HF numbers an added token that the model vocab lacks with the next free id after the model
+    // vocab, whatever id the file gives it. Where that would differ (ids with gaps, as cl100k's
+    // 100257 after 100256 regular tokens, or out of order), list the special tokens in the model
+    // vocab too, as GPT-2's own tokenizer.json does: HF then keeps their ids.
+    let regular = v.tokens().len();
+    let past: Vec<&(String, TokenId)> = v
+        .specials()
+        .iter()
+        .filter(|(_, id)| *id as usize >= regular)
+        .collect();
+    let sequential = past
+        .iter()
+        .enumerate()
+        .all(|(k, (_, id))| *id as usize == regular + k);
+    if !sequential {
+        for (s, id) in past {
+            if !vocab.contains_key(s) {
+                vocab.insert(s.clone(), json!(id));
+            }
+        }
+    }
     let added: Vec<Value> = v
         .specials()
         .iter()
@@ -157,6 +178,35 @@ struct Added {
     id: TokenId,
     content: String,
     special: bool,
+}
+
+/// The added tokens that the model vocab lists past its regular rows: repeatedly, the entry with
+/// the highest id while that id is outside `0..entries` and the entry is an added token with the
+/// same id. Empty (one pass, no allocation) for the usual contiguous vocab.
+fn trailing_added<'a>(vmap: &'a Map<String, Value>, added: &[Added]) -> Vec<&'a str> {
+    let max = vmap.values().filter_map(Value::as_u64).max().unwrap_or(0);
+    if max < vmap.len() as u64 {
+        return Vec::new();
+    }
+    let mut by_id: Vec<(u64, &str)> = vmap
+        .iter()
+        .filter_map(|(k, v)| Some((v.as_u64()?, k.as_str())))
+        .collect();
+    by_id.sort_unstable();
+    let mut len = vmap.len() as u64;
+    let mut out = Vec::new();
+    while let Some(&(id, k)) = by_id.last() {
+        let is_added = added
+            .iter()
+            .any(|a| a.content == k && u64::from(a.id) == id);
+        if id < len || !is_added {
+            break; // contiguous now, or a regular entry out of range (reported by the caller)
+        }
+        out.push(k);
+        by_id.pop();
+        len -= 1;
+    }
+    out
 }
 
 /// Parse a byte-level BPE `tokenizer.json`.
@@ -249,6 +299,22 @@ pub fn from_json(data: &[u8], path: &Path) -> Result<Tokenizer> {
             ))
         }
         None => return Err(err(path, "model has no \"vocab\"")),
+    };
+    // Added tokens may also sit in the model vocab under ids past the regular tokens, with gaps
+    // (GPT-2's and cl100k's files: `<|endoftext|>` 100257 after 100256 regular tokens). Those
+    // entries are the added tokens themselves, not vocabulary rows: set them aside, so the
+    // remaining ids must be 0..n.
+    let trailing = trailing_added(vmap, &added);
+    let filtered;
+    let vmap = if trailing.is_empty() {
+        vmap
+    } else {
+        filtered = vmap
+            .iter()
+            .filter(|(k, _)| !trailing.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<serde_json::Map<_, _>>();
+        &filtered
     };
     let verbatim: Vec<(TokenId, &str)> = added
         .iter()
