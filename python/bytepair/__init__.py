@@ -20,9 +20,11 @@ from . import _core
 
 __all__ = [
     "PATTERNS",
+    "MixtureResult",
     "SAMPLE_CORPUS",
     "Tokenizer",
     "__version__",
+    "infer_mixture",
     "pretokenize",
     "train",
     "train_from_iterator",
@@ -451,3 +453,7 @@ def _check_common(vocab_size: int, min_frequency: int, max_token_length: Optiona
 def pretokenize(text: str, pattern: str = "o200k") -> list[str]:
     """Split ``text`` into pretokens with a preset or regex."""
     return _core.pretokenize(pattern, text)
+
+
+# Data-mixture inference (bytepair.mixture; imported last: it refers back to Tokenizer).
+from .mixture import MixtureResult, infer_mixture  # noqa: E402
