@@ -30,9 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import bytepair
+import numpy as np
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 SETS = {
@@ -61,7 +60,19 @@ def split_category(path: Path, seed: int, cap: int = 8 * MB) -> tuple[list[str],
     paras = [p + "\n\n" for p in text.split("\n\n") if p.strip()]
     random.Random(seed).shuffle(paras)
     train, attack = paras[0::2], paras[1::2]
-    return take(train, cap), take(attack, cap)
+    return head(train, cap), head(attack, cap)
+
+
+def head(paras: list[str], nbytes: int) -> list[str]:
+    """The first paragraphs, up to ``nbytes`` bytes (no repetition)."""
+    out: list[str] = []
+    total = 0
+    for p in paras:
+        if total >= nbytes:
+            break
+        out.append(p)
+        total += len(p.encode("utf-8"))
+    return out
 
 
 def take(paras: list[str], nbytes: int, start: int = 0) -> list[str]:
@@ -122,7 +133,9 @@ def mean_std(xs: list[float]) -> str:
 def run_set(name: str, args: argparse.Namespace) -> dict[str, Any]:
     cats = SETS[name]
     rng = np.random.default_rng(args.seed)
-    halves = {c: split_category(CORPUS / f, seed=args.seed + i) for i, (c, f) in enumerate(cats.items())}
+    halves = {
+        c: split_category(CORPUS / f, seed=args.seed + i) for i, (c, f) in enumerate(cats.items())
+    }
     avail = {c: nbytes(h[1]) for c, h in halves.items()}
     print(
         f"\n== {name}: {', '.join(cats)}; attacker halves "
@@ -140,7 +153,8 @@ def run_set(name: str, args: argparse.Namespace) -> dict[str, Any]:
             docs: list[str] = []
             used: dict[str, int] = {}
             for (c, (train, _)), wc in zip(halves.items(), w):
-                part = take(train, int(wc * args.train_mb * MB), start=int(rng.integers(len(train))))
+                start = int(rng.integers(len(train)))
+                part = take(train, int(wc * args.train_mb * MB), start=start)
                 used[c] = nbytes(part)
                 docs.extend(part)
             total = sum(used.values())
@@ -150,8 +164,10 @@ def run_set(name: str, args: argparse.Namespace) -> dict[str, Any]:
             tok = train_hf(docs, args.vocab, tmp)
             t_train += time.perf_counter() - t0
 
-            def attack(size_mb: float, merges: int) -> tuple[float, Any]:
-                samples = {c: take(halves[c][1], int(size_mb * MB)) for c in cats}
+            def attack(
+                size_mb: float, merges: int, tok: Any = tok, truth: Any = truth
+            ) -> tuple[float, Any]:
+                samples = {c: head(halves[c][1], int(size_mb * MB)) for c in cats}
                 res = bytepair.infer_mixture(tok, samples, merges=merges)
                 return log_mse(truth, res.proportions), res
 
@@ -186,9 +202,12 @@ def run_set(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "set": name,
         "log_mse": mean_std([r["log_mse"] for r in rows]),
         "random": mean_std([r["random"] for r in rows]),
-        "by_size": {s: mean_std([r["by_size"][s] for r in rows]) for s in (sizes if args.sweeps else [])},
+        "by_size": {
+            s: mean_std([r["by_size"][s] for r in rows]) for s in (sizes if args.sweeps else [])
+        },
         "by_merges": {
-            m: mean_std([r["by_merges"][m] for r in rows]) for m in (merge_counts if args.sweeps else [])
+            m: mean_std([r["by_merges"][m] for r in rows])
+            for m in (merge_counts if args.sweeps else [])
         },
         "seconds_train_hf": t_train,
         "seconds_attack": t_attack,
@@ -204,7 +223,9 @@ def run_set(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--sets", nargs="+", default=["langs", "code"], choices=sorted(SETS))
     ap.add_argument("--mixtures", type=int, default=20)
     ap.add_argument("--train-mb", type=float, default=4.0, help="training mixture size (MB)")
@@ -212,7 +233,9 @@ def main() -> int:
     ap.add_argument("--vocab", type=int, default=8000)
     ap.add_argument("--merges", type=int, default=2000)
     ap.add_argument("--sizes", type=float, nargs="+", default=[0.1, 0.3, 1.0, 1.5])
-    ap.add_argument("--merge-sweep", type=int, nargs="+", default=[250, 500, 1000, 2000, 4000, 7700])
+    ap.add_argument(
+        "--merge-sweep", type=int, nargs="+", default=[250, 500, 1000, 2000, 4000, 7700]
+    )
     ap.add_argument("--no-sweeps", dest="sweeps", action="store_false")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="write all figures to this JSON file")

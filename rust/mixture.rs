@@ -28,7 +28,7 @@ use crate::engine::{Engine, Pair, TokenId};
 use crate::error::{Error, Result};
 use crate::Tokenizer;
 
-pub use separate::{separate, Cut, SeparateConfig};
+pub use separate::{global_index, separate, Cut, SeparateConfig};
 
 /// The merge list of a tokenizer as `(pair, result)` in rank order, checked to be producible:
 /// each part of merge t is a single-byte token or the result of a merge before t.
@@ -358,8 +358,11 @@ mod tests {
             cur.insert(tr.pairs[l as usize], c as u64);
         }
         for (t, want) in expect.iter().enumerate() {
-            let nonzero: FxHashMap<Pair, u64> =
-                cur.iter().filter(|(_, &c)| c > 0).map(|(&p, &c)| (p, c)).collect();
+            let nonzero: FxHashMap<Pair, u64> = cur
+                .iter()
+                .filter(|(_, &c)| c > 0)
+                .map(|(&p, &c)| (p, c))
+                .collect();
             assert_eq!(&nonzero, want, "state before merge {t}");
             assert_eq!(
                 tr.merge_count[t] as u64,

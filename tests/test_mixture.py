@@ -20,8 +20,8 @@ highspy = pytest.importorskip("highspy")
 regex = pytest.importorskip("regex")
 
 # Each ASCII letter -> a distinct Greek/Coptic letter (U+03B1.., U+0391.. skipping U+03A2).
-_LOWER = [chr(0x3B1 + i) for i in range(25)] + ["\u03dd"]
-_UPPER = [chr(c) for c in range(0x391, 0x3AB) if c != 0x3A2][:25] + ["\u03dc"]
+_LOWER = [*[chr(0x3B1 + i) for i in range(25)], chr(0x3DD)]
+_UPPER = [*[chr(c) for c in range(0x391, 0x3AB) if c != 0x3A2][:25], chr(0x3DC)]
 GREEK = str.maketrans(dict(zip(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", _LOWER + _UPPER)))
 
@@ -104,7 +104,9 @@ def reference_counts(tok: bp.Tokenizer, text: str, merges: list[tuple[bytes, byt
     return states
 
 
-def reference_lp(tok: bp.Tokenizer, samples: dict[str, str], steps: int) -> tuple[float, list[float]]:
+def reference_lp(
+    tok: bp.Tokenizer, samples: dict[str, str], steps: int
+) -> tuple[float, list[float]]:
     """Every row written down, solved at once with HiGHS: (objective, proportions)."""
     merges = tok.merges[:steps]
     names = list(samples)
@@ -126,14 +128,20 @@ def reference_lp(tok: bp.Tokenizer, samples: dict[str, str], steps: int) -> tupl
         cm = np.array([states[i][t].get(m, 0) for i in range(n)], dtype=float)
         if not cm.any():
             continue  # a merge found in no sample carries no information
-        seen = {p for i in range(n) for p in states[i][t]}
-        for p in seen:
-            if p == m:
-                continue
-            cp = np.array([states[i][t].get(p, 0) for i in range(n)], dtype=float)
-            coef = (cm - cp) * scale
-            idx = np.r_[np.arange(n), n + t, n + steps + pid[p]].astype(np.int32)
-            h.addRow(0, inf, len(idx), idx, np.r_[coef, 1.0, 1.0])
+        seen = sorted({p for i in range(n) for p in states[i][t]} - {m})
+        if not seen:
+            continue
+        cp = np.array([[states[i][t].get(p, 0) for i in range(n)] for p in seen], dtype=float)
+        coef = (cm - cp) * scale
+        k = len(seen)
+        idx = np.empty((k, n + 2), dtype=np.int32)
+        idx[:, :n] = np.arange(n)
+        idx[:, n] = n + t
+        idx[:, n + 1] = [n + steps + pid[p] for p in seen]
+        val = np.ones((k, n + 2))
+        val[:, :n] = coef
+        h.addRows(k, np.zeros(k), np.full(k, inf), k * (n + 2),
+                  np.arange(k, dtype=np.int32) * (n + 2), idx.ravel(), val.ravel())
     h.run()
     assert h.modelStatusToString(h.getModelStatus()) == "Optimal"
     x = np.asarray(h.getSolution().col_value)
@@ -232,8 +240,8 @@ def test_a_merge_list_that_cannot_be_replayed_is_refused(tmp_path: Path) -> None
     merges = doc["model"]["merges"]
     assert len(merges) >= 2
     # Put a merge that uses a merged token before the merge that makes it.
-    later = next(i for i, m in enumerate(merges) if any(len(x) > 1 for x in
-                                                         (m if isinstance(m, list) else m.split(" "))))
+    parts = [m if isinstance(m, list) else m.split(" ") for m in merges]
+    later = next(i for i, p in enumerate(parts) if any(len(x) > 1 for x in p))
     merges.insert(0, merges.pop(later))
     path = tmp_path / "tokenizer.json"
     path.write_text(json.dumps(doc), encoding="utf-8")

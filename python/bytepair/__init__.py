@@ -20,8 +20,8 @@ from . import _core
 
 __all__ = [
     "PATTERNS",
-    "MixtureResult",
     "SAMPLE_CORPUS",
+    "MixtureResult",
     "Tokenizer",
     "__version__",
     "infer_mixture",

@@ -276,7 +276,8 @@ def _solve(
     per_step: int,
     max_rows: int,
     max_rounds: int,
-    keep_rounds: int = 3,
+    keep_rounds: int = 2,
+    pair_cost: float = 1.0,
 ) -> _Solved:
     """Lazy constraint generation. Rows that stay inactive (positive activity, so their slack
     is basic and deleting them keeps the basis valid) for ``keep_rounds`` solves in a row are
@@ -351,7 +352,7 @@ def _solve(
             base = h.getNumCol()
             h.addCols(
                 len(new),
-                np.ones(len(new)),
+                np.full(len(new), pair_cost),
                 np.zeros(len(new)),
                 np.full(len(new), inf),
                 0,
@@ -371,9 +372,9 @@ def _solve(
         val = np.ones((k, n + 2), dtype=np.float64)
         val[:, :n] = diff
         starts = np.arange(k, dtype=np.int32) * (n + 2)
-        idx = idx.ravel()
-        val = val.ravel()
-        h.addRows(k, np.zeros(k), np.full(k, inf), len(idx), starts, idx, val)
+        idx_flat = idx.ravel()
+        val_flat = val.ravel()
+        h.addRows(k, np.zeros(k), np.full(k, inf), len(idx_flat), starts, idx_flat, val_flat)
         rows += k
         row_steps = np.concatenate([row_steps, cut_steps])
         row_pairs = np.concatenate([row_pairs, cut_pairs])

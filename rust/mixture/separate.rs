@@ -55,16 +55,13 @@ struct Entry {
 }
 
 /// Per category, the local id of global pair g (sorted `(global, local)`), for exact lookups.
-pub(crate) fn global_index(attack: &Attack) -> Vec<Vec<(u32, u32)>> {
+pub fn global_index(attack: &Attack) -> Vec<Vec<(u32, u32)>> {
     attack
         .to_global
         .iter()
         .map(|m| {
-            let mut v: Vec<(u32, u32)> = m
-                .iter()
-                .enumerate()
-                .map(|(l, &g)| (g, l as u32))
-                .collect();
+            let mut v: Vec<(u32, u32)> =
+                m.iter().enumerate().map(|(l, &g)| (g, l as u32)).collect();
             v.sort_unstable();
             v
         })
@@ -122,11 +119,12 @@ pub fn separate(
     let mut aside: Vec<Entry> = Vec::new();
     let mut dirty: Vec<u32> = Vec::new();
     let mut is_dirty = vec![false; g_n];
-    for t in 0..attack.steps() {
-        if let Some(m) = attack.merge_global[t] {
+    for (t, merge) in attack.merge_global.iter().enumerate() {
+        let vt = v_step.get(t).copied().unwrap_or(0.0).max(0.0);
+        if let Some(m) = *merge {
             let cm: Vec<u32> = (0..cats.len()).map(|i| count_of(&cur, i, m)).collect();
             let prio_m: f64 = cm.iter().zip(w).map(|(&c, &wi)| wi * c as f64).sum();
-            let cutoff = prio_m + v_step[t].max(0.0) + cfg.tol;
+            let cutoff = prio_m + vt + cfg.tol;
             let mut found = 0;
             aside.clear();
             while found < cfg.per_step {
@@ -151,7 +149,7 @@ pub fn separate(
                     lhs += w[i] * d;
                     diff.push(d);
                 }
-                let violation = -(lhs + v_step[t].max(0.0) + vp[g as usize]);
+                let violation = -(lhs + vt + vp[g as usize]);
                 if violation > cfg.tol {
                     cuts.push(Cut {
                         step: t as u32,
@@ -218,6 +216,7 @@ mod tests {
     use super::*;
 
     /// Brute force: every (t, p) row, from the full count state at each step.
+    #[allow(clippy::needless_range_loop)] // indices into parallel tables read clearest here
     fn brute(attack: &Attack, w: &[f64], v_step: &[f64], tol: f64) -> Vec<(u32, u32, f64)> {
         let g_n = attack.global_pairs.len();
         let n = attack.categories.len();
@@ -310,18 +309,15 @@ mod tests {
             let mut got: Vec<(u32, u32, f64)> =
                 got.iter().map(|c| (c.step, c.pair, c.violation)).collect();
             let mut want = brute(&at, &w, &v, 1e-9);
-            got.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-            want.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+            got.sort_by_key(|a| (a.0, a.1));
+            want.sort_by_key(|a| (a.0, a.1));
             assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
             for (g, x) in got.iter().zip(&want) {
                 assert_eq!((g.0, g.1), (x.0, x.1));
                 assert!((g.2 - x.2).abs() < 1e-9);
             }
             // per-step cap, existing rows skipped, pair slack lowers the violation
-            let one = SeparateConfig {
-                per_step: 1,
-                ..cfg
-            };
+            let one = SeparateConfig { per_step: 1, ..cfg };
             let capped = separate(&at, &idx, &w, &v, &[], &FxHashSet::default(), one);
             let steps: FxHashSet<u32> = capped.iter().map(|c| c.step).collect();
             assert_eq!(steps.len(), capped.len());

@@ -211,10 +211,14 @@ impl PyMixtureAttack {
         let ids = u32s(vp_ids, "vp_ids")?;
         let vals = f64s(vp_values, "vp_values")?;
         if ids.len() != vals.len() {
-            return Err(PyValueError::new_err("vp_ids and vp_values differ in length"));
+            return Err(PyValueError::new_err(
+                "vp_ids and vp_values differ in length",
+            ));
         }
         if !(tol >= 0.0 && tol.is_finite()) || weights.iter().any(|w| !w.is_finite()) {
-            return Err(PyValueError::new_err("tol and weights must be finite, tol >= 0"));
+            return Err(PyValueError::new_err(
+                "tol and weights must be finite, tol >= 0",
+            ));
         }
         let vp: Vec<(u32, f64)> = ids.into_iter().zip(vals).collect();
         let cfg = SeparateConfig {
