@@ -4,10 +4,11 @@ For each of N random mixtures (weights uniform on the simplex) of five categorie
 corpus, train a byte-level BPE tokenizer with HF ``tokenizers`` (an independent implementation)
 on the mixture, then attack it with ``bytepair.infer_mixture`` using samples of the same
 categories that are disjoint from the training text. Each category is split by shuffling its
-blank-line separated paragraphs with a fixed seed and alternating them (training / attacker), so
-both halves come from the same distribution (../shared/corpus/README.md). Reports log10 MSE of
-the proportions, mean +- std over the mixtures, against the random-guess baseline (a random
-point of the simplex), then accuracy against the attacker's sample size and the number of merges.
+blank-line separated paragraphs (long ones cut at line ends into ~4 KB documents) with a fixed
+seed and alternating them (training / attacker), so both halves come from the same distribution
+(../shared/corpus/README.md). Reports log10 MSE of the proportions, mean +- std over the
+mixtures, against the random-guess baseline (a random point of the simplex), then accuracy
+against the attacker's sample size and the number of merges.
 
     python bench/mixture.py                      # both sets, 20 mixtures, sweeps
     python bench/mixture.py --sets langs --mixtures 5 --no-sweeps   # quick look
@@ -51,13 +52,39 @@ SETS = {
     },
 }
 MB = 1_000_000
+#: Paragraphs longer than this are cut at line ends (see `documents`).
+DOC_BYTES = 4096
+
+
+def documents(text: str, limit: int = DOC_BYTES) -> list[str]:
+    """Blank-line separated paragraphs, each cut at line ends into pieces of at most about
+    ``limit`` bytes (code/javascript.txt holds one 1.9 MB paragraph: whole, it would put a
+    third of the category on one side of the split)."""
+    out: list[str] = []
+    for p in text.split("\n\n"):
+        if not p.strip():
+            continue
+        p += "\n\n"
+        if len(p) <= limit:
+            out.append(p)
+            continue
+        piece: list[str] = []
+        size = 0
+        for line in p.splitlines(keepends=True):
+            piece.append(line)
+            size += len(line)
+            if size >= limit:
+                out.append("".join(piece))
+                piece, size = [], 0
+        if piece:
+            out.append("".join(piece))
+    return out
 
 
 def split_category(path: Path, seed: int, cap: int = 8 * MB) -> tuple[list[str], list[str]]:
-    """(training paragraphs, attacker paragraphs): shuffled with a fixed seed, alternated.
-    At most ``cap`` bytes of paragraphs go to each side (en.txt is 20 MB)."""
-    text = path.read_text(encoding="utf-8")
-    paras = [p + "\n\n" for p in text.split("\n\n") if p.strip()]
+    """(training documents, attacker documents): shuffled with a fixed seed, alternated.
+    At most ``cap`` bytes go to each side (en.txt is 20 MB)."""
+    paras = documents(path.read_text(encoding="utf-8"))
     random.Random(seed).shuffle(paras)
     train, attack = paras[0::2], paras[1::2]
     return head(train, cap), head(attack, cap)

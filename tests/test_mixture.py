@@ -314,3 +314,19 @@ def test_controlled_experiment_small() -> None:
         res = bp.infer_mixture(tok, {c: [parts[c][1][:300_000]] for c in files}, merges=800)
         errs.append(math.log10(sum((res.proportions[c] - truth[c]) ** 2 for c in files) / 3))
     assert np.mean(errs) < -3.0, errs
+
+
+def test_same_answer_from_every_file_format(tmp_path: Path) -> None:
+    """Merges read from tokenizer.json, and rebuilt from a tiktoken rank file, replay alike."""
+    train, attack = halves(en())
+    g_train, g_attack = halves(greek())
+    tok = bp.train_from_iterator([train, g_train[: len(g_train) // 2]], 500, pattern="gpt2")
+    tok.save(tmp_path / "t.json")
+    tok.save_tiktoken(tmp_path / "t.tiktoken")
+    samples = {"en": [attack], "greek": [g_attack]}
+    want = bp.infer_mixture(tok, samples, merges=200).proportions
+    for t in (bp.Tokenizer.from_file(tmp_path / "t.json"),
+              bp.Tokenizer.from_file(tmp_path / "t.tiktoken", pattern="gpt2")):
+        assert t.merges[:200] == tok.merges[:200]
+        got = bp.infer_mixture(t, samples, merges=200).proportions
+        assert got == pytest.approx(want, abs=1e-9)

@@ -233,12 +233,38 @@ def load_samples(samples: Samples, sample_bytes: Optional[int] = None) -> dict[s
 
 
 _PARA = re.compile(r"(?<=\n\n)")
+#: Bootstrap documents longer than this are cut at line ends (a file may hold one huge
+#: paragraph, which would make every replicate all-or-nothing).
+_DOC_BYTES = 4096
+
+
+def _documents(text: str) -> list[str]:
+    """Blank-line separated paragraphs, long ones cut at line ends; they concatenate back to
+    ``text``."""
+    out: list[str] = []
+    for para in _PARA.split(text):
+        if not para:
+            continue
+        if len(para) <= _DOC_BYTES:
+            out.append(para)
+            continue
+        piece: list[str] = []
+        size = 0
+        for line in para.splitlines(keepends=True):
+            piece.append(line)
+            size += len(line)
+            if size >= _DOC_BYTES:
+                out.append("".join(piece))
+                piece, size = [], 0
+        if piece:
+            out.append("".join(piece))
+    return out
 
 
 def _resample(texts: list[str], rng: Any) -> list[str]:
-    """A bootstrap replicate of one category: its documents (blank-line separated paragraphs of
-    each text) drawn with replacement, as many as there are, joined back into one text."""
-    docs = [d for t in texts for d in _PARA.split(t) if d]
+    """A bootstrap replicate of one category: its documents (see :func:`_documents`) drawn with
+    replacement, as many as there are, joined back into one text."""
+    docs = [d for t in texts for d in _documents(t)]
     picks = rng.integers(0, len(docs), size=len(docs))
     return ["".join(docs[i] for i in picks)]
 
@@ -447,10 +473,10 @@ def infer_mixture(
     the training data. Samples are normalized, split at special tokens and pretokenized exactly
     as the tokenizer does. ``merges``: how many merges of the list to use (from the first).
     ``sample_bytes``: cap on each category's sample. ``bootstrap``: number of replicates that
-    resample each category's documents (blank-line separated paragraphs) for ``confidence``
-    intervals. ``tol``: separation tolerance in counts of a mean-sized sample (default 1000 x
-    the solver's feasibility tolerance); ``per_step`` / ``max_rows``: rows added per step /
-    per round.
+    resample each category's documents (blank-line separated paragraphs, long ones cut at
+    line ends into ~4 KB pieces) for ``confidence`` intervals. ``tol``: separation tolerance
+    in counts of a mean-sized sample (default 1000 x the solver's feasibility tolerance);
+    ``per_step`` / ``max_rows``: rows added per step / per round.
 
     Raises ValueError for an empty category sample, a merge list that cannot be replayed, or
     bad arguments; ImportError when highspy is missing; RuntimeError if the LP is not solved.
