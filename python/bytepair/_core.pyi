@@ -97,13 +97,13 @@ def pretokenize(pattern: str, text: str) -> list[str]: ...
 
 # ---- data-mixture inference (rust/python/mixture.rs) ------------------------------------
 class MixtureAttack:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         tokenizer: Tokenizer,
         samples: list[list[str]],
         merges: int,
         num_threads: Optional[int] = ...,
-    ) -> None: ...
+    ) -> MixtureAttack: ...
     @property
     def steps(self) -> int: ...
     @property
