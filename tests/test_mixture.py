@@ -330,3 +330,9 @@ def test_same_answer_from_every_file_format(tmp_path: Path) -> None:
         assert t.merges[:200] == tok.merges[:200]
         got = bp.infer_mixture(t, samples, merges=200).proportions
         assert got == pytest.approx(want, abs=1e-9)
+
+
+def test_a_sample_of_only_special_tokens_is_named() -> None:
+    tok = bp.train_from_iterator([en()], 300, pattern="gpt2", special_tokens=["<|eot|>"])
+    with pytest.raises(ValueError, match="category 'b': the sample is empty"):
+        bp.infer_mixture(tok, {"a": [en()], "b": ["<|eot|><|eot|>"]}, merges=10)

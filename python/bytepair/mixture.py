@@ -510,7 +510,13 @@ def infer_mixture(
 
     def run(category_texts: list[list[str]]) -> tuple[_Solved, _core.MixtureAttack, float]:
         t0 = time.perf_counter()
-        attack = _core.MixtureAttack(core, category_texts, merges, num_threads)
+        try:
+            attack = _core.MixtureAttack(core, category_texts, merges, num_threads)
+        except ValueError as e:
+            m = re.match(r"category (\d+): (.*)", str(e), re.S)
+            if m and int(m.group(1)) < len(names):
+                raise ValueError(f"category {names[int(m.group(1))]!r}: {m.group(2)}") from None
+            raise
         t_count = time.perf_counter() - t0
         solved = _solve(
             attack,
