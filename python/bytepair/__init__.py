@@ -24,12 +24,14 @@ __all__ = [
     "PATTERNS",
     "SAMPLE_CORPUS",
     "DynamicBatch",
+    "MixtureResult",
     "PretokenCounts",
     "Tokenizer",
     "__version__",
     "count_pretokens",
     "dynamic_merge",
     "encode_corpus",
+    "infer_mixture",
     "load_tokens",
     "merge_counts",
     "pretokenize",
@@ -557,3 +559,5 @@ from .corpus import (  # noqa: E402
     merge_counts,
 )
 from .supertoken import train_superbpe  # noqa: E402  (needs Tokenizer and the helpers above)
+# Data-mixture inference (bytepair.mixture; imported last: it refers back to Tokenizer).
+from .mixture import MixtureResult, infer_mixture  # noqa: E402

@@ -1,0 +1,288 @@
+"""Data-mixture inference accuracy: the controlled experiment of Hayase et al. (arXiv 2407.16607).
+
+For each of N random mixtures (weights uniform on the simplex) of five categories of the shared
+corpus, train a byte-level BPE tokenizer with HF ``tokenizers`` (an independent implementation)
+on the mixture, then attack it with ``bytepair.infer_mixture`` using samples of the same
+categories that are disjoint from the training text. Each category is split by shuffling its
+blank-line separated paragraphs (long ones cut at line ends into ~4 KB documents) with a fixed
+seed and alternating them (training / attacker), so both halves come from the same distribution
+(../shared/corpus/README.md). Reports log10 MSE of the proportions, mean +- std over the
+mixtures, against the random-guess baseline (a random point of the simplex), then accuracy
+against the attacker's sample size and the number of merges.
+
+    python bench/mixture.py                      # both sets, 20 mixtures, sweeps
+    python bench/mixture.py --sets langs --mixtures 5 --no-sweeps   # quick look
+
+Training text larger than a category's training half is taken cyclically (the half repeats),
+which keeps its distribution; the attacker never sees training paragraphs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import bytepair
+import numpy as np
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+SETS = {
+    "langs": {
+        "en": "en.txt",
+        "de": "langs/de.txt",
+        "fr": "langs/fr.txt",
+        "es": "langs/es.txt",
+        "ru": "langs/ru.txt",
+    },
+    "code": {
+        "python": "code/python.txt",
+        "rust": "code/rust.txt",
+        "c": "code/c.txt",
+        "javascript": "code/javascript.txt",
+        "go": "code/go.txt",
+    },
+}
+MB = 1_000_000
+#: Paragraphs longer than this are cut at line ends (see `documents`).
+DOC_BYTES = 4096
+
+
+def documents(text: str, limit: int = DOC_BYTES) -> list[str]:
+    """Blank-line separated paragraphs, each cut at line ends into pieces of at most about
+    ``limit`` bytes (code/javascript.txt holds one 1.9 MB paragraph: whole, it would put a
+    third of the category on one side of the split)."""
+    out: list[str] = []
+    for p in text.split("\n\n"):
+        if not p.strip():
+            continue
+        p += "\n\n"
+        if len(p) <= limit:
+            out.append(p)
+            continue
+        piece: list[str] = []
+        size = 0
+        for line in p.splitlines(keepends=True):
+            piece.append(line)
+            size += len(line)
+            if size >= limit:
+                out.append("".join(piece))
+                piece, size = [], 0
+        if piece:
+            out.append("".join(piece))
+    return out
+
+
+def split_category(path: Path, seed: int, cap: int = 8 * MB) -> tuple[list[str], list[str]]:
+    """(training documents, attacker documents): shuffled with a fixed seed, alternated.
+    At most ``cap`` bytes go to each side (en.txt is 20 MB)."""
+    paras = documents(path.read_text(encoding="utf-8"))
+    random.Random(seed).shuffle(paras)
+    train, attack = paras[0::2], paras[1::2]
+    return head(train, cap), head(attack, cap)
+
+
+def head(paras: list[str], nbytes: int) -> list[str]:
+    """The first paragraphs, up to ``nbytes`` bytes (no repetition)."""
+    out: list[str] = []
+    total = 0
+    for p in paras:
+        if total >= nbytes:
+            break
+        out.append(p)
+        total += len(p.encode("utf-8"))
+    return out
+
+
+def take(paras: list[str], nbytes: int, start: int = 0) -> list[str]:
+    """Paragraphs from ``start`` on (cyclically) until ``nbytes`` bytes are reached."""
+    out: list[str] = []
+    total = 0
+    i = start
+    while total < nbytes and paras:
+        p = paras[i % len(paras)]
+        out.append(p)
+        total += len(p.encode("utf-8"))
+        i += 1
+    return out
+
+
+def nbytes(paras: list[str]) -> int:
+    return sum(len(p.encode("utf-8")) for p in paras)
+
+
+def train_hf(docs: list[str], vocab_size: int, folder: str) -> bytepair.Tokenizer:
+    """A byte-level BPE tokenizer trained by HF tokenizers (GPT-2 pretokenizer, all 256 bytes
+    in the alphabet so bytepair can load it)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(docs, trainer=trainer)
+    path = os.path.join(folder, "tokenizer.json")
+    tok.save(path)
+    return bytepair.Tokenizer.from_file(path)
+
+
+def log_mse(truth: dict[str, float], pred: dict[str, float]) -> float:
+    m = sum((pred[c] - truth[c]) ** 2 for c in truth) / len(truth)
+    return math.log10(max(m, 1e-12))
+
+
+def random_guess(truth: dict[str, float], rng: np.random.Generator, draws: int = 200) -> float:
+    """log10 of the expected MSE of a uniformly random point of the simplex."""
+    cats = list(truth)
+    guesses = rng.dirichlet(np.ones(len(cats)), size=draws)
+    t = np.array([truth[c] for c in cats])
+    return math.log10(float(((guesses - t) ** 2).mean()))
+
+
+def mean_std(xs: list[float]) -> str:
+    if len(xs) < 2:
+        return f"{xs[0]:.2f}" if xs else "n/a"
+    return f"{statistics.mean(xs):.2f} ± {statistics.stdev(xs):.2f}"
+
+
+def run_set(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    cats = SETS[name]
+    rng = np.random.default_rng(args.seed)
+    halves = {
+        c: split_category(CORPUS / f, seed=args.seed + i) for i, (c, f) in enumerate(cats.items())
+    }
+    avail = {c: nbytes(h[1]) for c, h in halves.items()}
+    print(
+        f"\n== {name}: {', '.join(cats)}; attacker halves "
+        + ", ".join(f"{c} {avail[c] / MB:.2f} MB" for c in cats),
+        flush=True,
+    )
+    sizes = [s for s in args.sizes if s * MB <= max(avail.values())]
+    main_size = args.attack_mb
+    merge_counts = [m for m in args.merge_sweep if m <= args.vocab - 256]
+    rows: list[dict[str, Any]] = []
+    t_train = t_attack = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for j in range(args.mixtures):
+            w = rng.dirichlet(np.ones(len(cats)))
+            docs: list[str] = []
+            used: dict[str, int] = {}
+            for (c, (train, _)), wc in zip(halves.items(), w):
+                start = int(rng.integers(len(train)))
+                part = take(train, int(wc * args.train_mb * MB), start=start)
+                used[c] = nbytes(part)
+                docs.extend(part)
+            total = sum(used.values())
+            truth = {c: used[c] / total for c in cats}
+            random.Random(j).shuffle(docs)
+            t0 = time.perf_counter()
+            tok = train_hf(docs, args.vocab, tmp)
+            t_train += time.perf_counter() - t0
+
+            def attack(
+                size_mb: float, merges: int, tok: Any = tok, truth: Any = truth
+            ) -> tuple[float, Any]:
+                samples = {c: head(halves[c][1], int(size_mb * MB)) for c in cats}
+                res = bytepair.infer_mixture(tok, samples, merges=merges)
+                return log_mse(truth, res.proportions), res
+
+            t0 = time.perf_counter()
+            main, res = attack(main_size, args.merges)
+            t_attack += time.perf_counter() - t0
+            row: dict[str, Any] = {
+                "truth": truth,
+                "pred": res.proportions,
+                "log_mse": main,
+                "random": random_guess(truth, rng),
+                "rounds": res.rounds,
+                "constraints": res.constraints,
+                "timings": res.timings,
+                "by_size": {},
+                "by_merges": {},
+            }
+            if args.sweeps:
+                for s in sizes:
+                    row["by_size"][s] = main if s == main_size else attack(s, args.merges)[0]
+                for m in merge_counts:
+                    row["by_merges"][m] = main if m == args.merges else attack(main_size, m)[0]
+            rows.append(row)
+            print(
+                f"  mixture {j:2d}: log10 MSE {main:6.2f} (random {row['random']:5.2f}); "
+                f"{res.rounds} rounds, {res.constraints} rows, "
+                f"count {res.timings['count']:.2f}s separate {res.timings['separate']:.2f}s "
+                f"solve {res.timings['solve']:.2f}s",
+                flush=True,
+            )
+    out: dict[str, Any] = {
+        "set": name,
+        "log_mse": mean_std([r["log_mse"] for r in rows]),
+        "random": mean_std([r["random"] for r in rows]),
+        "by_size": {
+            s: mean_std([r["by_size"][s] for r in rows]) for s in (sizes if args.sweeps else [])
+        },
+        "by_merges": {
+            m: mean_std([r["by_merges"][m] for r in rows])
+            for m in (merge_counts if args.sweeps else [])
+        },
+        "seconds_train_hf": t_train,
+        "seconds_attack": t_attack,
+        "rows": rows,
+    }
+    print(f"  {name}: log10 MSE {out['log_mse']}  (random guess {out['random']})")
+    for s, v in out["by_size"].items():
+        print(f"    attacker sample {s:>4} MB/category: {v}")
+    for m, v in out["by_merges"].items():
+        print(f"    first {m:>5} merges: {v}")
+    print(f"  time: HF training {t_train:.1f}s, main attacks {t_attack:.1f}s")
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--sets", nargs="+", default=["langs", "code"], choices=sorted(SETS))
+    ap.add_argument("--mixtures", type=int, default=20)
+    ap.add_argument("--train-mb", type=float, default=4.0, help="training mixture size (MB)")
+    ap.add_argument("--attack-mb", type=float, default=1.5, help="attacker sample per category")
+    ap.add_argument("--vocab", type=int, default=8000)
+    ap.add_argument("--merges", type=int, default=2000)
+    ap.add_argument("--sizes", type=float, nargs="+", default=[0.1, 0.3, 1.0, 1.5])
+    ap.add_argument(
+        "--merge-sweep", type=int, nargs="+", default=[250, 500, 1000, 2000, 4000, 7700]
+    )
+    ap.add_argument("--no-sweeps", dest="sweeps", action="store_false")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default=None, help="write all figures to this JSON file")
+    args = ap.parse_args()
+    if not (CORPUS / "en.txt").is_file():
+        print(f"shared corpus not found at {CORPUS}", file=sys.stderr)
+        return 1
+    print(
+        f"bytepair {bytepair.__version__}: {args.mixtures} mixtures, HF tokenizers vocab "
+        f"{args.vocab} on {args.train_mb} MB, attacker {args.attack_mb} MB/category, "
+        f"first {args.merges} merges"
+    )
+    results = [run_set(s, args) for s in args.sets]
+    if args.json:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(results, f, indent=1, default=str)
+        os.replace(tmp, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

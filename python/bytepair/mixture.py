@@ -1,0 +1,577 @@
+"""Data-mixture inference: what a BPE merge list reveals about its training data.
+
+Hayase, Liu, Choi, Oh, Smith, "Data Mixture Inference: What do BPE Tokenizers Reveal about their
+Training Data?" (arXiv 2407.16607). A merge list records, step by step, which pair was the most
+frequent in the training data. Given a sample of text for each candidate category, Rust replays
+the merge list on every sample and records how pair counts evolve (``_core.MixtureAttack``);
+here a linear program finds the category proportions ``a`` (by bytes) under which the recorded
+merges were the most frequent pairs, with as little slack as possible:
+
+    for every step t and pair p != m_t:
+        sum_i a_i (c_i^t(m_t) - c_i^t(p)) / d_i + v_t + v_p >= 0
+    a >= 0, sum a = 1, v >= 0;  minimise sum v_t + sum v_p
+
+``c_i^t`` are pair counts in sample i after t merges, ``d_i`` its size in bytes. The rows are far
+too many to write down, so they are generated lazily: solve, let Rust find the most violated
+rows over all steps, add them in bulk, re-solve warm (HiGHS dual simplex), until none is
+violated beyond ``tol``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from . import _core
+
+if TYPE_CHECKING:
+    from . import Tokenizer
+
+__all__ = ["MixtureResult", "infer_mixture"]
+
+SampleItem = Union[str, "os.PathLike[str]"]
+Samples = Mapping[str, Union[SampleItem, Iterable[SampleItem]]]
+
+#: HiGHS's default primal feasibility tolerance; the separation tolerance must be looser.
+_FEAS_TOL = 1e-7
+
+
+@dataclass
+class MixtureResult:
+    """The outcome of :func:`infer_mixture`.
+
+    ``proportions``: estimated share of each category in the training data, by bytes (sums to
+    1). ``intervals``: bootstrap confidence intervals ``(low, high)`` (None without bootstrap).
+    ``status``: the LP solver's final status. ``constraints``: LP rows added by lazy constraint
+    generation over ``rounds`` solves; ``pair_slacks``: pair slack variables created.
+    ``missing_merges``: steps whose merge occurs in no sample (no constraint; if many, the
+    samples do not cover the tokenizer's data). ``absent``: per category, how many merges had
+    count 0 in its sample. ``timings``: seconds per phase (``count`` = counting + replay in
+    Rust, ``separate``, ``solve``, ``bootstrap``, ``total``).
+    """
+
+    categories: list[str]
+    proportions: dict[str, float]
+    status: str
+    objective: float
+    merges: int
+    rounds: int
+    constraints: int
+    pair_slacks: int
+    sample_bytes: dict[str, int]
+    absent: dict[str, int]
+    missing_merges: list[int]
+    timings: dict[str, float]
+    intervals: Optional[dict[str, tuple[float, float]]] = None
+    replicates: list[dict[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "categories": self.categories,
+            "proportions": self.proportions,
+            "intervals": (
+                None
+                if self.intervals is None
+                else {k: list(v) for k, v in self.intervals.items()}
+            ),
+            "status": self.status,
+            "objective": self.objective,
+            "merges": self.merges,
+            "rounds": self.rounds,
+            "constraints": self.constraints,
+            "pair_slacks": self.pair_slacks,
+            "sample_bytes": self.sample_bytes,
+            "absent": self.absent,
+            "missing_merges": self.missing_merges,
+            "timings": self.timings,
+            "replicates": self.replicates,
+        }
+
+    def __str__(self) -> str:
+        width = max(8, *(len(c) for c in self.categories))
+        lines = [f"{'category':<{width}}  proportion" + ("  interval" if self.intervals else "")]
+        for c in sorted(self.categories, key=lambda c: -self.proportions[c]):
+            line = f"{c:<{width}}  {self.proportions[c]:10.4f}"
+            if self.intervals:
+                lo, hi = self.intervals[c]
+                line += f"  [{lo:.4f}, {hi:.4f}]"
+            lines.append(line)
+        t = self.timings
+        lines.append(
+            f"status {self.status}; {self.merges} merges, {len(self.missing_merges)} in no "
+            f"sample; {self.constraints} rows in {self.rounds} rounds; "
+            f"count {t.get('count', 0):.2f}s, separate {t.get('separate', 0):.2f}s, "
+            f"solve {t.get('solve', 0):.2f}s, total {t.get('total', 0):.2f}s"
+        )
+        return "\n".join(lines)
+
+    def plot(self, path: Union[str, os.PathLike[str]]) -> None:
+        """Save a bar chart of the proportions (with interval whiskers when bootstrapped).
+        Needs matplotlib (``pip install 'bytepair[plot]'``)."""
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError as e:
+            raise ImportError(
+                "plotting needs matplotlib: pip install 'bytepair[plot]'"
+            ) from e
+        cats = sorted(self.categories, key=lambda c: -self.proportions[c])
+        vals = [self.proportions[c] for c in cats]
+        fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(cats) + 2), 3.5))
+        yerr = None
+        if self.intervals:
+            lo = [max(0.0, v - self.intervals[c][0]) for c, v in zip(cats, vals)]
+            hi = [max(0.0, self.intervals[c][1] - v) for c, v in zip(cats, vals)]
+            yerr = [lo, hi]
+        ax.bar(cats, vals, yerr=yerr, capsize=3, color="#4c72b0")
+        ax.set_ylabel("proportion (bytes)")
+        ax.set_title(f"inferred mixture ({self.merges} merges)")
+        ax.tick_params(axis="x", rotation=45)
+        fig.tight_layout()
+        target = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(target))
+        suffix = os.path.splitext(target)[1] or ".png"
+        tmp = os.path.join(folder, f".{os.path.basename(target)}.{os.getpid()}.tmp{suffix}")
+        try:
+            fig.savefig(tmp)
+            os.replace(tmp, target)
+        finally:
+            plt.close(fig)
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
+# ---- samples ----------------------------------------------------------------------------
+
+
+def _is_file(item: SampleItem) -> bool:
+    if isinstance(item, os.PathLike):
+        return True
+    return (
+        isinstance(item, str)
+        and len(item) < 4096
+        and "\n" not in item
+        and "\0" not in item
+        and os.path.isfile(item)
+    )
+
+
+def _read_prefix(path: str, limit: Optional[int]) -> str:
+    """A file's text, at most ``limit`` bytes, cut at a line end (or a character boundary)."""
+    with open(path, "rb") as f:
+        data = f.read() if limit is None else f.read(limit + 1)
+    if limit is not None and len(data) > limit:
+        data = data[:limit]
+        nl = data.rfind(b"\n")
+        if nl > 0:
+            data = data[: nl + 1]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if limit is not None and e.start >= len(data) - 3:
+            return data[: e.start].decode("utf-8")
+        raise ValueError(f"{path}: invalid UTF-8 at byte offset {e.start}") from None
+
+
+def _cut(text: str, limit: int) -> str:
+    """At most ``limit`` UTF-8 bytes of ``text``, cut at a line end when there is one."""
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    raw = raw[:limit]
+    nl = raw.rfind(b"\n")
+    if nl > 0:
+        raw = raw[: nl + 1]
+    return raw.decode("utf-8", errors="ignore")
+
+
+def load_samples(samples: Samples, sample_bytes: Optional[int] = None) -> dict[str, list[str]]:
+    """Each category's texts: paths (``os.PathLike``, or a str naming an existing file) are
+    read; other str are texts. ``sample_bytes`` caps each category (taken in order)."""
+    if not isinstance(samples, Mapping) or not samples:
+        raise ValueError("samples must be a non-empty dict {category: [paths or texts]}")
+    if sample_bytes is not None and sample_bytes <= 0:
+        raise ValueError(f"sample_bytes must be positive, got {sample_bytes}")
+    out: dict[str, list[str]] = {}
+    for name, items in samples.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"category names must be non-empty str, got {name!r}")
+        if isinstance(items, (str, os.PathLike)):
+            items = [items]
+        if isinstance(items, bytes):
+            raise TypeError(f"category {name!r}: give paths or str texts, not bytes")
+        texts: list[str] = []
+        left = sample_bytes
+        for item in items:
+            if left is not None and left <= 0:
+                break
+            if _is_file(item):
+                text = _read_prefix(os.fspath(item), left)
+            elif isinstance(item, str):
+                text = item if left is None else _cut(item, left)
+            else:
+                raise TypeError(
+                    f"category {name!r}: samples must be paths or str, got {type(item).__name__}"
+                )
+            if left is not None:
+                left -= len(text.encode("utf-8"))
+            if text:
+                texts.append(text)
+        if not texts:
+            raise ValueError(f"category {name!r}: the sample is empty")
+        out[name] = texts
+    return out
+
+
+_PARA = re.compile(r"(?<=\n\n)")
+#: Bootstrap documents longer than this are cut at line ends (a file may hold one huge
+#: paragraph, which would make every replicate all-or-nothing).
+_DOC_BYTES = 4096
+
+
+def _documents(text: str) -> list[str]:
+    """Blank-line separated paragraphs, long ones cut at line ends; they concatenate back to
+    ``text``."""
+    out: list[str] = []
+    for para in _PARA.split(text):
+        if not para:
+            continue
+        if len(para) <= _DOC_BYTES:
+            out.append(para)
+            continue
+        piece: list[str] = []
+        size = 0
+        for line in para.splitlines(keepends=True):
+            piece.append(line)
+            size += len(line)
+            if size >= _DOC_BYTES:
+                out.append("".join(piece))
+                piece, size = [], 0
+        if piece:
+            out.append("".join(piece))
+    return out
+
+
+def _resample(texts: list[str], rng: Any) -> list[str]:
+    """A bootstrap replicate of one category: its documents (see :func:`_documents`) drawn with
+    replacement, as many as there are, joined back into one text."""
+    docs = [d for t in texts for d in _documents(t)]
+    picks = rng.integers(0, len(docs), size=len(docs))
+    return ["".join(docs[i] for i in picks)]
+
+
+# ---- the LP -----------------------------------------------------------------------------
+
+
+def _highspy() -> Any:
+    try:
+        import highspy
+    except ImportError as e:
+        raise ImportError(
+            "infer_mixture needs the HiGHS LP solver: pip install 'bytepair[mixture]' (highspy)"
+        ) from e
+    return highspy
+
+
+@dataclass
+class _Solved:
+    proportions: Any
+    status: str
+    objective: float
+    rounds: int
+    constraints: int
+    pair_slacks: int
+    t_separate: float
+    t_solve: float
+
+
+def _solve(
+    attack: _core.MixtureAttack,
+    bytes_: Sequence[int],
+    *,
+    tol: float,
+    per_step: int,
+    max_rows: int,
+    max_rounds: int,
+    keep_rounds: int = 2,
+    pair_cost: float = 1.0,
+) -> _Solved:
+    """Lazy constraint generation. Rows that stay inactive (positive activity, so their slack
+    is basic and deleting them keeps the basis valid) for ``keep_rounds`` solves in a row are
+    deleted from the LP and forgotten by the oracle, which may hand them out again: the LP stays
+    near the size of its binding set instead of growing with every round (a warm dual-simplex
+    iteration costs time in proportion to the rows). Deleting inactive rows leaves the optimum
+    unchanged, so the objective never decreases from round to round."""
+    import numpy as np
+
+    highspy = _highspy()
+    n = len(bytes_)
+    steps = attack.steps
+    d = np.asarray(bytes_, dtype=np.float64)
+    # Counts are measured per mean-sized sample: rows are then in count units (O(1)..O(1e5)),
+    # far above the solver's tolerances, and the optimum in `a` is unchanged by the scale.
+    scale = d.mean() / d
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    inf = highspy.kHighsInf
+    zeros_i = np.zeros(0, dtype=np.int32)
+    zeros_f = np.zeros(0, dtype=np.float64)
+    h.addCols(n, np.zeros(n), np.zeros(n), np.ones(n), 0, zeros_i, zeros_i, zeros_f)
+    h.addCols(
+        steps, np.ones(steps), np.zeros(steps), np.full(steps, inf), 0, zeros_i, zeros_i, zeros_f
+    )
+    h.addRows(
+        1,
+        np.ones(1),
+        np.ones(1),
+        n,
+        np.zeros(1, dtype=np.int32),
+        np.arange(n, dtype=np.int32),
+        np.ones(n),
+    )
+    pair_col: dict[int, int] = {}
+    a = np.full(n, 1.0 / n)
+    v_step = np.zeros(steps)
+    vp_ids = np.zeros(0, dtype=np.uint32)
+    vp_vals = np.zeros(0, dtype=np.float64)
+    rounds = rows = 0
+    row_steps = np.zeros(0, dtype=np.uint32)  # LP row r + 1 is (row_steps[r], row_pairs[r])
+    row_pairs = np.zeros(0, dtype=np.uint32)
+    row_age = np.zeros(0, dtype=np.int64)
+    t_sep = t_solve = 0.0
+    status = "not solved"
+    objective = 0.0
+    while True:
+        t0 = time.perf_counter()
+        s_raw, p_raw, v_raw, d_raw = attack.separate(
+            (a * scale).tolist(),
+            v_step.tobytes(),
+            vp_ids.tobytes(),
+            vp_vals.tobytes(),
+            tol,
+            per_step,
+            max_rows,
+        )
+        t_sep += time.perf_counter() - t0
+        cut_steps = np.frombuffer(s_raw, dtype=np.uint32)
+        k = len(cut_steps)
+        if k == 0:
+            break
+        if rounds >= max_rounds:
+            raise RuntimeError(
+                f"lazy constraint generation did not converge in {max_rounds} rounds "
+                f"({rows} rows; still {k} violated); raise max_rounds or tol"
+            )
+        cut_pairs = np.frombuffer(p_raw, dtype=np.uint32)
+        diff = np.frombuffer(d_raw, dtype=np.float64).reshape(k, n) * scale
+        new = [int(p) for p in dict.fromkeys(cut_pairs.tolist()) if int(p) not in pair_col]
+        if new:
+            base = h.getNumCol()
+            h.addCols(
+                len(new),
+                np.full(len(new), pair_cost),
+                np.zeros(len(new)),
+                np.full(len(new), inf),
+                0,
+                zeros_i,
+                zeros_i,
+                zeros_f,
+            )
+            for j, p in enumerate(new):
+                pair_col[p] = base + j
+        # Row r: sum_i diff[r, i] a_i + v_step + v_pair >= 0, dense in the n category columns
+        # (HiGHS drops the zero coefficients).
+        pc = np.fromiter((pair_col[int(p)] for p in cut_pairs), dtype=np.int32, count=k)
+        idx = np.empty((k, n + 2), dtype=np.int32)
+        idx[:, :n] = np.arange(n, dtype=np.int32)
+        idx[:, n] = n + cut_steps.astype(np.int32)
+        idx[:, n + 1] = pc
+        val = np.ones((k, n + 2), dtype=np.float64)
+        val[:, :n] = diff
+        starts = np.arange(k, dtype=np.int32) * (n + 2)
+        idx_flat = idx.ravel()
+        val_flat = val.ravel()
+        h.addRows(k, np.zeros(k), np.full(k, inf), len(idx_flat), starts, idx_flat, val_flat)
+        rows += k
+        row_steps = np.concatenate([row_steps, cut_steps])
+        row_pairs = np.concatenate([row_pairs, cut_pairs])
+        row_age = np.concatenate([row_age, np.zeros(k, dtype=np.int64)])
+        rounds += 1
+        x_prev = a
+        t0 = time.perf_counter()
+        h.run()
+        t_solve += time.perf_counter() - t0
+        model_status = h.getModelStatus()
+        if os.environ.get("BYTEPAIR_MIXTURE_DEBUG"):
+            print(
+                f"round {rounds}: +{k} rows (max violation "
+                f"{np.frombuffer(v_raw, dtype=np.float64).max():.3g}), "
+                f"LP {h.getNumRow()} x {h.getNumCol()}, a {np.round(x_prev[:n], 5)}, "
+                f"{h.getInfo().simplex_iteration_count} iterations, "
+                f"{time.perf_counter() - t0:.3f}s",
+                file=sys.stderr,
+            )
+        status = h.modelStatusToString(model_status)
+        if model_status != highspy.HighsModelStatus.kOptimal:
+            raise RuntimeError(
+                f"the mixture LP was not solved to optimality: HiGHS status {status!r} "
+                f"(after {rounds} rounds, {rows} rows)"
+            )
+        objective = float(h.getInfo().objective_function_value)  # before the model changes
+        sol = h.getSolution()
+        x = np.asarray(sol.col_value)
+        activity = np.asarray(sol.row_value)[1:]
+        row_age = np.where(activity > tol, row_age + 1, 0)
+        drop = np.flatnonzero(row_age >= keep_rounds)
+        if len(drop):
+            h.deleteRows(len(drop), (drop + 1).astype(np.int32))
+            attack.forget(row_steps[drop].tobytes(), row_pairs[drop].tobytes())
+            keep = np.ones(len(row_age), dtype=bool)
+            keep[drop] = False
+            row_steps, row_pairs, row_age = row_steps[keep], row_pairs[keep], row_age[keep]
+        a = np.clip(x[:n], 0.0, None)
+        v_step = np.ascontiguousarray(x[n : n + steps])
+        vp_ids = np.fromiter(pair_col.keys(), dtype=np.uint32, count=len(pair_col))
+        vp_vals = np.ascontiguousarray(x[list(pair_col.values())], dtype=np.float64)
+    if rounds == 0:
+        status = "Optimal"  # no row is violated by the uniform mixture with zero slack
+    total = a.sum()
+    props = a / total if total > 0 else np.full(n, 1.0 / n)
+    return _Solved(props, status, objective, rounds, rows, len(pair_col), t_sep, t_solve)
+
+
+def infer_mixture(
+    tokenizer: Union[Tokenizer, str, os.PathLike[str]],
+    samples: Samples,
+    merges: int = 30_000,
+    sample_bytes: Optional[int] = None,
+    bootstrap: int = 0,
+    *,
+    confidence: float = 0.95,
+    seed: int = 0,
+    tol: Optional[float] = None,
+    per_step: int = 3,
+    max_rows: int = 5_000,
+    max_rounds: int = 2_000,
+    num_threads: Optional[int] = None,
+) -> MixtureResult:
+    """Estimate the proportions (by bytes) of the categories in ``tokenizer``'s training data.
+
+    ``tokenizer``: a :class:`bytepair.Tokenizer` (trained, HF ``tokenizer.json``, GPT-2
+    ``merges.txt``/``vocab.json``, tiktoken rank file: merges are rebuilt from the ranks) or a
+    path that :meth:`Tokenizer.from_file` loads. ``samples``: ``{category: paths or texts}``;
+    each category's sample must come from the same distribution as that category's share of
+    the training data. Samples are normalized, split at special tokens and pretokenized exactly
+    as the tokenizer does. ``merges``: how many merges of the list to use (from the first).
+    ``sample_bytes``: cap on each category's sample. ``bootstrap``: number of replicates that
+    resample each category's documents (blank-line separated paragraphs, long ones cut at
+    line ends into ~4 KB pieces) for ``confidence`` intervals. ``tol``: separation tolerance
+    in counts of a mean-sized sample (default 1000 x the solver's feasibility tolerance);
+    ``per_step`` / ``max_rows``: rows added per step / per round.
+
+    Raises ValueError for an empty category sample, a merge list that cannot be replayed, or
+    bad arguments; ImportError when highspy is missing; RuntimeError if the LP is not solved.
+    """
+    import numpy as np
+
+    from . import Tokenizer
+
+    _highspy()
+    t_start = time.perf_counter()
+    if isinstance(tokenizer, (str, os.PathLike)):
+        tokenizer = Tokenizer.from_file(tokenizer)
+    if not isinstance(tokenizer, Tokenizer):
+        raise TypeError("tokenizer must be a bytepair.Tokenizer or a path to a tokenizer file")
+    if not isinstance(merges, int) or merges < 1:
+        raise ValueError(f"merges must be a positive int, got {merges!r}")
+    if bootstrap < 0:
+        raise ValueError(f"bootstrap must be >= 0, got {bootstrap}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    tol = 1000 * _FEAS_TOL if tol is None else float(tol)
+    if not (math.isfinite(tol) and tol > _FEAS_TOL):
+        raise ValueError(
+            f"tol must exceed the LP solver's feasibility tolerance {_FEAS_TOL:g}, got {tol}"
+        )
+    texts = load_samples(samples, sample_bytes)
+    names = list(texts)
+    core = tokenizer._core
+    if len(tokenizer.merges) == 0:
+        raise ValueError("the tokenizer has no merges")
+
+    def run(category_texts: list[list[str]]) -> tuple[_Solved, _core.MixtureAttack, float]:
+        t0 = time.perf_counter()
+        try:
+            attack = _core.MixtureAttack(core, category_texts, merges, num_threads)
+        except ValueError as e:
+            m = re.match(r"category (\d+): (.*)", str(e), re.S)
+            if m and int(m.group(1)) < len(names):
+                raise ValueError(f"category {names[int(m.group(1))]!r}: {m.group(2)}") from None
+            raise
+        t_count = time.perf_counter() - t0
+        solved = _solve(
+            attack,
+            attack.sample_bytes(),
+            tol=tol,
+            per_step=per_step,
+            max_rows=max_rows,
+            max_rounds=max_rounds,
+        )
+        return solved, attack, t_count
+
+    solved, attack, t_count = run([texts[c] for c in names])
+    intervals: Optional[dict[str, tuple[float, float]]] = None
+    replicates: list[dict[str, float]] = []
+    t_boot = 0.0
+    if bootstrap:
+        t0 = time.perf_counter()
+        rng = np.random.default_rng(seed)
+        for _ in range(bootstrap):
+            rep = [_resample(texts[c], rng) for c in names]
+            s, _, _ = run(rep)
+            replicates.append({c: float(p) for c, p in zip(names, s.proportions)})
+        alpha = (1 - confidence) / 2
+        intervals = {}
+        for c in names:
+            vals = np.array([r[c] for r in replicates])
+            intervals[c] = (float(np.quantile(vals, alpha)), float(np.quantile(vals, 1 - alpha)))
+        t_boot = time.perf_counter() - t0
+    bytes_ = attack.sample_bytes()
+    absent = attack.absent()
+    return MixtureResult(
+        categories=names,
+        proportions={c: float(p) for c, p in zip(names, solved.proportions)},
+        status=solved.status,
+        objective=solved.objective,
+        merges=attack.steps,
+        rounds=solved.rounds,
+        constraints=solved.constraints,
+        pair_slacks=solved.pair_slacks,
+        sample_bytes={c: int(b) for c, b in zip(names, bytes_)},
+        absent={c: int(x) for c, x in zip(names, absent)},
+        missing_merges=[int(t) for t in attack.missing_steps()],
+        timings={
+            "count": t_count,
+            "separate": solved.t_separate,
+            "solve": solved.t_solve,
+            "bootstrap": t_boot,
+            "total": time.perf_counter() - t_start,
+        },
+        intervals=intervals,
+        replicates=replicates,
+    )
+
+
+def mse(truth: Mapping[str, float], pred: Mapping[str, float]) -> float:
+    """Mean squared error of proportions over the categories of ``truth``."""
+    return sum((pred.get(c, 0.0) - p) ** 2 for c, p in truth.items()) / len(truth)
+
