@@ -550,7 +550,7 @@ def pretokenize(text: str, pattern: str = "o200k") -> list[str]:
     return _core.pretokenize(pattern, text)
 
 
-# Corpus tools (python/bytepair/corpus.py); imported last: that module uses Tokenizer.
+# Imported last: these modules refer back to Tokenizer and the helpers above.
 from .corpus import (  # noqa: E402
     PretokenCounts,
     count_pretokens,
@@ -558,6 +558,5 @@ from .corpus import (  # noqa: E402
     load_tokens,
     merge_counts,
 )
-from .supertoken import train_superbpe  # noqa: E402  (needs Tokenizer and the helpers above)
-# Data-mixture inference (bytepair.mixture; imported last: it refers back to Tokenizer).
 from .mixture import MixtureResult, infer_mixture  # noqa: E402
+from .supertoken import train_superbpe  # noqa: E402
