@@ -184,6 +184,23 @@ impl Chunk {
     }
 }
 
+/// The total size of `paths`, for the progress bar; also the early check that each exists and is
+/// a file (a directory is refused with a clear error).
+pub fn total_file_bytes(paths: &[PathBuf]) -> Result<u64> {
+    let mut total = 0u64;
+    for p in paths {
+        let md = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
+        if md.is_dir() {
+            return Err(Error::io(
+                p,
+                std::io::Error::other("is a directory, not a text file"),
+            ));
+        }
+        total += md.len();
+    }
+    Ok(total)
+}
+
 /// Count in parallel. `feed` produces the chunks by calling its argument (which blocks while
 /// the workers are busy and fails once a worker has failed); `files` names the files that
 /// `Chunk::File` refers to, for error messages.

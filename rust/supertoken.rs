@@ -259,17 +259,7 @@ pub fn train_files(
     if paths.is_empty() {
         return Err(Error::invalid("no input files given"));
     }
-    let mut total = 0u64;
-    for p in paths {
-        let md = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
-        if md.is_dir() {
-            return Err(Error::io(
-                p,
-                std::io::Error::other("is a directory, not a text file"),
-            ));
-        }
-        total += md.len();
-    }
+    let total = crate::count::total_file_bytes(paths)?;
     train_fed(
         stage1_pattern,
         cfg,

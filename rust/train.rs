@@ -258,17 +258,7 @@ pub fn train_files(
     errors: crate::count::Utf8Errors,
 ) -> Result<crate::Tokenizer> {
     let pretok = crate::pretok::Pretokenizer::new(pattern)?;
-    let mut total = 0u64;
-    for p in paths {
-        let md = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
-        if md.is_dir() {
-            return Err(Error::io(
-                p,
-                std::io::Error::other("is a directory, not a text file"),
-            ));
-        }
-        total += md.len();
-    }
+    let total = crate::count::total_file_bytes(paths)?;
     if paths.is_empty() {
         return Err(Error::invalid("no input files given"));
     }

@@ -116,17 +116,7 @@ impl CountsFile {
         errors: Utf8Errors,
         progress: bool,
     ) -> Result<()> {
-        let mut total = 0u64;
-        for p in paths {
-            let md = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
-            if md.is_dir() {
-                return Err(Error::io(
-                    p,
-                    std::io::Error::other("is a directory, not a text file"),
-                ));
-            }
-            total += md.len();
-        }
+        let total = crate::count::total_file_bytes(paths)?;
         let counter = self.counter()?;
         let bar = Progress::bytes(progress, "counting", Some(total));
         let got = count::count_parallel(&counter, threads, errors, paths, &bar, |push| {

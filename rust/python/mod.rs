@@ -112,6 +112,47 @@ impl PyTokenizer {
     }
 }
 
+/// Feed the `str` items of a Python iterator to `push` in ~1 MB batches, the GIL released while
+/// each batch is handed over (the counting threads work meanwhile), Ctrl-C checked once per
+/// batch. A Python error (an item that is not a str, an exception raised by the iterator,
+/// KeyboardInterrupt) is stored in `py_err` and stops the feed with `Error::Interrupted`; the
+/// caller raises it.
+pub(crate) fn feed_texts(
+    py: Python<'_>,
+    iter: Bound<'_, pyo3::types::PyIterator>,
+    py_err: &mut Option<PyErr>,
+    push: &(dyn Fn(Chunk) -> crate::error::Result<()> + Sync),
+) -> crate::error::Result<()> {
+    const BATCH: usize = 1 << 20;
+    let mut batch: Vec<String> = Vec::new();
+    let mut size = 0usize;
+    for item in iter {
+        let s: String = match item.and_then(|o| o.extract::<String>()) {
+            Ok(s) => s,
+            Err(e) => {
+                *py_err = Some(e);
+                return Err(Error::Interrupted);
+            }
+        };
+        size += s.len();
+        batch.push(s);
+        if size >= BATCH {
+            // Once per ~1 MB batch: cheap, and Ctrl-C is seen promptly.
+            if let Err(e) = py.check_signals() {
+                *py_err = Some(e);
+                return Err(Error::Interrupted);
+            }
+            let b = std::mem::take(&mut batch);
+            size = 0;
+            py.detach(|| push(Chunk::Texts(b)))?;
+        }
+    }
+    if !batch.is_empty() {
+        py.detach(|| push(Chunk::Texts(batch)))?;
+    }
+    Ok(())
+}
+
 fn set(v: &[String]) -> FxHashSet<&str> {
     v.iter().map(String::as_str).collect()
 }
@@ -572,34 +613,7 @@ fn train_iter(
     let mut py_err: Option<PyErr> = None;
     let t0 = std::time::Instant::now();
     let counts = count::count_parallel(&counter, n, Utf8Errors::Strict, &[], &bar, |push| {
-        const BATCH: usize = 1 << 20;
-        let mut batch: Vec<String> = Vec::new();
-        let mut size = 0usize;
-        for item in iter {
-            let s: String = match item.and_then(|o| o.extract::<String>()) {
-                Ok(s) => s,
-                Err(e) => {
-                    py_err = Some(e);
-                    return Err(Error::Interrupted);
-                }
-            };
-            size += s.len();
-            batch.push(s);
-            if size >= BATCH {
-                // Once per ~1 MB batch: cheap, and Ctrl-C is seen promptly.
-                if let Err(e) = py.check_signals() {
-                    py_err = Some(e);
-                    return Err(Error::Interrupted);
-                }
-                let b = std::mem::take(&mut batch);
-                size = 0;
-                py.detach(|| push(Chunk::Texts(b)))?;
-            }
-        }
-        if !batch.is_empty() {
-            py.detach(|| push(Chunk::Texts(batch)))?;
-        }
-        Ok(())
+        feed_texts(py, iter, &mut py_err, push)
     });
     bar.finish();
     if let Some(e) = py_err {

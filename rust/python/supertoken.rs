@@ -6,8 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::{threads, to_py, PyTokenizer};
-use crate::count::{Chunk, Utf8Errors};
-use crate::error::Error;
+use crate::count::Utf8Errors;
 use crate::pretok::Pretokenizer;
 use crate::supertoken::{self, SuperConfig, SuperStats};
 use crate::train::TrainConfig;
@@ -127,36 +126,7 @@ fn train_superbpe_iter<'py>(
         Utf8Errors::Strict,
         &[],
         &bar,
-        |push| {
-            const BATCH: usize = 1 << 20;
-            let mut batch: Vec<String> = Vec::new();
-            let mut size = 0usize;
-            for item in iter {
-                let s: String = match item.and_then(|o| o.extract::<String>()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        py_err = Some(e);
-                        return Err(Error::Interrupted);
-                    }
-                };
-                size += s.len();
-                batch.push(s);
-                if size >= BATCH {
-                    // Once per ~1 MB batch: cheap, and Ctrl-C is seen promptly.
-                    if let Err(e) = py.check_signals() {
-                        py_err = Some(e);
-                        return Err(Error::Interrupted);
-                    }
-                    let b = std::mem::take(&mut batch);
-                    size = 0;
-                    py.detach(|| push(Chunk::Texts(b)))?;
-                }
-            }
-            if !batch.is_empty() {
-                py.detach(|| push(Chunk::Texts(batch)))?;
-            }
-            Ok(())
-        },
+        |push| super::feed_texts(py, iter, &mut py_err, push),
     );
     bar.finish();
     if let Some(e) = py_err {
