@@ -334,6 +334,7 @@ pub fn train_stage2(
     drop(seg_toks);
     drop(seg_start);
     drop(pieces);
+    super::release_free_memory();
     let (mut engine, n, symbols) = distinct.into_engine();
     st.engine_sequences = n;
     st.engine_symbols = symbols;
