@@ -21,10 +21,12 @@
 //!
 //! Cost: the replay is about stage 1's cost (distinct segments only); the merge loop is that of
 //! ordinary training over the pieces. Memory peaks in the merge loop, at the engine: 16 bytes
-//! per stage-1 token of the distinct pieces plus its pair index (~100 bytes per distinct pair,
-//! more while its tables grow), which `prune_below` shrinks. The lazy heap is rebuilt from the
-//! live pairs whenever stale entries double it (the pops are unchanged: the order is a total
-//! order on (count, pair)). Measured figures: `bench/README.md`.
+//! per stage-1 token of the distinct pieces plus its pair index (~85 bytes per distinct pair;
+//! the pairs grow ~1.7x during the merges, so the index is reserved for twice the initial pairs
+//! and its tables are not doubled mid-loop), which `prune_below` shrinks. Freed memory is
+//! handed back to the OS before the engine is built (`malloc_trim`). The lazy heap is rebuilt
+//! from the live pairs whenever stale entries double it (the pops are unchanged: the order is a
+//! total order on (count, pair)). Measured figures: `bench/README.md`.
 //!
 //! Invariants: stage 1's merges are kept as they are (ids and order); every stage-2 merge creates
 //! (or reuses) a token allowed by the constraints; when the engine is loaded, no sequence holds a
