@@ -120,6 +120,15 @@ impl Engine {
         self.weight.reserve_exact(sequences);
     }
 
+    /// Reserve room for `pairs` distinct pairs in the pair index, so that a caller who knows
+    /// roughly how many pairs the index will hold (at [`Engine::index`] and during the merges)
+    /// avoids the moments where a growing hash table and its doubled copy are both alive.
+    /// Changes no result.
+    pub fn reserve_pairs(&mut self, pairs: usize) {
+        self.counts.reserve(pairs.saturating_sub(self.counts.len()));
+        self.places.reserve(pairs.saturating_sub(self.places.len()));
+    }
+
     /// Count all pairs and record where they occur. O(total symbols).
     pub fn index(&mut self) {
         self.counts.clear();

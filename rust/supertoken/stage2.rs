@@ -21,10 +21,12 @@
 //!
 //! Cost: the replay is about stage 1's cost (distinct segments only); the merge loop is that of
 //! ordinary training over the pieces. Memory peaks in the merge loop, at the engine: 16 bytes
-//! per stage-1 token of the distinct pieces plus its pair index (~100 bytes per distinct pair,
-//! more while its tables grow), which `prune_below` shrinks. The lazy heap is rebuilt from the
-//! live pairs whenever stale entries double it (the pops are unchanged: the order is a total
-//! order on (count, pair)). Measured figures: `bench/README.md`.
+//! per stage-1 token of the distinct pieces plus its pair index (~85 bytes per distinct pair;
+//! the pairs grow ~1.7x during the merges, so the index is reserved for twice the initial pairs
+//! and its tables are not doubled mid-loop), which `prune_below` shrinks. Freed memory is
+//! handed back to the OS before the engine is built (`malloc_trim`). The lazy heap is rebuilt
+//! from the live pairs whenever stale entries double it (the pops are unchanged: the order is a
+//! total order on (count, pair)). Measured figures: `bench/README.md`.
 //!
 //! Invariants: stage 1's merges are kept as they are (ids and order); every stage-2 merge creates
 //! (or reuses) a token allowed by the constraints; when the engine is loaded, no sequence holds a
@@ -34,7 +36,7 @@ use std::cmp::Reverse;
 use std::time::Instant;
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::shape::{Constraints, Shape};
 use crate::engine::{Engine, Pair, PairHeap, TokenId};
@@ -185,6 +187,13 @@ impl Pieces {
         }
         drop(std::mem::take(&mut self.spans));
         let symbols: u64 = uniq.iter().map(|&(_, l, _)| l as u64).sum();
+        let distinct_pairs = {
+            let mut set: FxHashSet<Pair> = FxHashSet::default();
+            for sp in &uniq {
+                set.extend(seq(sp).windows(2).map(|w| (w[0], w[1])));
+            }
+            set.len()
+        };
         let mut engine = Engine::new();
         engine.reserve(uniq.len(), symbols as usize);
         for sp in &uniq {
@@ -193,6 +202,10 @@ impl Pieces {
         let n = uniq.len() as u64;
         drop(uniq);
         drop(self);
+        // The pair index grows during the merges (about 1.7x on en.txt at 32k and 64k, as new
+        // tokens make new pairs); sized once for twice the initial pairs, its hash tables are
+        // not doubled mid-loop, when the old and the new table would both be alive.
+        engine.reserve_pairs(2 * distinct_pairs);
         engine.index();
         (engine, n, symbols)
     }
@@ -334,6 +347,7 @@ pub fn train_stage2(
     drop(seg_toks);
     drop(seg_start);
     drop(pieces);
+    super::release_free_memory();
     let (mut engine, n, symbols) = distinct.into_engine();
     st.engine_sequences = n;
     st.engine_symbols = symbols;
