@@ -15,7 +15,7 @@ use std::cmp::Reverse;
 use std::time::Instant;
 
 use crate::count::PretokenCounts;
-use crate::engine::{Engine, PairHeap, TokenId};
+use crate::engine::{Engine, Pair, PairHeap, TokenId};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::vocab::{Merge, Vocab};
@@ -153,51 +153,20 @@ pub fn train_from_counts(
 
     // ---- (4) merge loop ------------------------------------------------------------------
     let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
-    let mut ids: rustc_hash::FxHashMap<Vec<u8>, TokenId> = tokens
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.clone(), i as TokenId))
-        .collect();
+    let mut merges: Vec<Merge> = Vec::new();
     let target = cfg.vocab_size - cfg.special_tokens.len();
-    let mut merges: Vec<Merge> = Vec::with_capacity(target.saturating_sub(256));
-    let mut changes = Vec::new();
     let bar = Progress::steps(cfg.progress, "merging", (target - 256) as u64);
-    while tokens.len() < target {
-        let Some((pair, count)) = heap.pop(|p| {
-            let c = engine.count(p);
-            (c > 0).then_some((c, Reverse(p)))
-        }) else {
-            break;
-        };
-        if count < min_count {
-            break;
-        }
-        let (a, b) = (pair.0 as usize, pair.1 as usize);
-        let len = tokens[a].len() + tokens[b].len();
-        if cfg.max_token_length.is_some_and(|m| len > m) {
-            continue; // dropped for good: this pair can never become a token
-        }
-        let mut bytes = Vec::with_capacity(len);
-        bytes.extend_from_slice(&tokens[a]);
-        bytes.extend_from_slice(&tokens[b]);
-        let id = match ids.get(&bytes) {
-            Some(&id) => id,
-            None => {
-                let id = tokens.len() as TokenId;
-                ids.insert(bytes.clone(), id);
-                tokens.push(bytes);
-                bar.set((tokens.len() - 256) as u64);
-                id
-            }
-        };
-        merges.push(Merge { pair, result: id });
-        engine.merge(pair, id, &mut changes);
-        for ch in &changes {
-            if ch.delta > 0 && ch.count >= min_count {
-                heap.push(ch.pair, ch.count, Reverse(ch.pair));
-            }
-        }
-    }
+    merge_loop(
+        &mut engine,
+        &mut heap,
+        &mut tokens,
+        &mut merges,
+        target,
+        min_count,
+        cfg.max_token_length,
+        &bar,
+        &mut PlainBpe,
+    );
     bar.finish();
     stats.merges = merges.len() as u64;
     stats.corpus_tokens = engine.total_tokens() + single_tokens;
@@ -211,6 +180,93 @@ pub fn train_from_counts(
     let vocab = Vocab::new(tokens, merges, specials)?;
     stats.seconds_merge = t0.elapsed().as_secs_f64();
     Ok((vocab, stats))
+}
+
+/// What a merge loop may refuse or track beyond plain BPE (SuperBPE's constraints).
+pub(crate) trait MergePolicy {
+    /// Whether `pair` may ever merge (refused pairs never enter the heap).
+    fn allows(&self, pair: Pair) -> bool;
+    /// A new token `id` = `tokens[pair.0] + tokens[pair.1]` was created.
+    fn new_token(&mut self, pair: Pair);
+    /// Called after every merge, e.g. to rebuild a heap grown stale.
+    fn after_merge(&mut self, engine: &Engine, heap: &mut PairHeap<Reverse<Pair>>);
+}
+
+/// Plain BPE: every pair may merge.
+struct PlainBpe;
+
+impl MergePolicy for PlainBpe {
+    fn allows(&self, _: Pair) -> bool {
+        true
+    }
+    fn new_token(&mut self, _: Pair) {}
+    fn after_merge(&mut self, _: &Engine, _: &mut PairHeap<Reverse<Pair>>) {}
+}
+
+/// THE merge loop of the trainer and of SuperBPE's stage 2: until `tokens` holds `target`
+/// tokens, pop the most frequent pair (ties: smallest `(left, right)` ids), skip pairs whose
+/// token would exceed `max_token_length` (dropped for good), name the merged bytes (a new id,
+/// or the existing token with those bytes), merge it in the engine, and push the pairs the
+/// merge made frequent enough and the policy allows. Stops early when no pair occurs
+/// `min_count` times. Appends to `tokens` and `merges`; the progress bar counts new tokens.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn merge_loop(
+    engine: &mut Engine,
+    heap: &mut PairHeap<Reverse<Pair>>,
+    tokens: &mut Vec<Vec<u8>>,
+    merges: &mut Vec<Merge>,
+    target: usize,
+    min_count: u64,
+    max_token_length: Option<usize>,
+    bar: &Progress,
+    policy: &mut impl MergePolicy,
+) {
+    let mut ids: rustc_hash::FxHashMap<Vec<u8>, TokenId> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as TokenId))
+        .collect();
+    let start = tokens.len();
+    merges.reserve(target.saturating_sub(start));
+    let mut changes = Vec::new();
+    while tokens.len() < target {
+        let Some((pair, count)) = heap.pop(|p| {
+            let c = engine.count(p);
+            (c > 0).then_some((c, Reverse(p)))
+        }) else {
+            break;
+        };
+        if count < min_count {
+            break;
+        }
+        let (a, b) = (pair.0 as usize, pair.1 as usize);
+        let len = tokens[a].len() + tokens[b].len();
+        if max_token_length.is_some_and(|m| len > m) {
+            continue; // dropped for good: this pair can never become a token
+        }
+        let mut bytes = Vec::with_capacity(len);
+        bytes.extend_from_slice(&tokens[a]);
+        bytes.extend_from_slice(&tokens[b]);
+        let id = match ids.get(&bytes) {
+            Some(&id) => id,
+            None => {
+                let id = tokens.len() as TokenId;
+                policy.new_token(pair);
+                ids.insert(bytes.clone(), id);
+                tokens.push(bytes);
+                bar.set((tokens.len() - start) as u64);
+                id
+            }
+        };
+        merges.push(Merge { pair, result: id });
+        engine.merge(pair, id, &mut changes);
+        for ch in &changes {
+            if ch.delta > 0 && ch.count >= min_count && policy.allows(ch.pair) {
+                heap.push(ch.pair, ch.count, Reverse(ch.pair));
+            }
+        }
+        policy.after_merge(engine, heap);
+    }
 }
 
 /// Count a corpus fed chunk by chunk (see [`crate::count::count_parallel`]) and train on it.

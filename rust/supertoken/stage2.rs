@@ -42,6 +42,7 @@ use super::shape::{Constraints, Shape};
 use crate::engine::{Engine, Pair, PairHeap, TokenId};
 use crate::error::Result;
 use crate::progress::Progress;
+use crate::train::{merge_loop, MergePolicy};
 use crate::vocab::Merge;
 
 /// Stage-2 parameters.
@@ -370,62 +371,60 @@ pub fn train_stage2(
         heap
     };
     let mut heap = build_heap(&engine, &shapes);
-    let mut heap_limit = 2 * heap.len() + (1 << 16);
+    let heap_limit = 2 * heap.len() + (1 << 16);
 
-    let mut ids: FxHashMap<Vec<u8>, TokenId> = tokens
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.clone(), i as TokenId))
-        .collect();
+    /// SuperBPE's policy: refused pairs never enter the heap; each new token's shape is
+    /// recorded; the lazy heap is rebuilt when stale entries have doubled it.
+    struct Policy<'a, R, B> {
+        shapes: &'a mut Vec<Shape>,
+        refused: R,
+        build_heap: B,
+        heap_limit: usize,
+    }
+    impl<R, B> MergePolicy for Policy<'_, R, B>
+    where
+        R: Fn(&[Shape], TokenId, TokenId) -> bool,
+        B: Fn(&Engine, &[Shape]) -> PairHeap<Reverse<Pair>>,
+    {
+        fn allows(&self, (a, b): Pair) -> bool {
+            !(self.refused)(self.shapes, a, b)
+        }
+        fn new_token(&mut self, (a, b): Pair) {
+            let s = Shape::join(self.shapes[a as usize], self.shapes[b as usize]);
+            self.shapes.push(s);
+        }
+        fn after_merge(&mut self, engine: &Engine, heap: &mut PairHeap<Reverse<Pair>>) {
+            if heap.len() > self.heap_limit {
+                *heap = (self.build_heap)(engine, self.shapes);
+                self.heap_limit = 2 * heap.len() + (1 << 16);
+            }
+        }
+    }
+
     let start_tokens = tokens.len();
+    let start_merges = merges.len();
     let bar = Progress::steps(
         p.progress,
         "stage 2",
         p.target.saturating_sub(start_tokens) as u64,
     );
-    let mut changes = Vec::new();
-    while tokens.len() < p.target {
-        let Some((pair, count)) = heap.pop(|q| {
-            let c = engine.count(q);
-            (c > 0).then_some((c, Reverse(q)))
-        }) else {
-            break;
-        };
-        if count < min_count {
-            break;
-        }
-        let (a, b) = (pair.0 as usize, pair.1 as usize);
-        let len = tokens[a].len() + tokens[b].len();
-        if p.max_token_length.is_some_and(|m| len > m) {
-            continue;
-        }
-        let mut bytes = Vec::with_capacity(len);
-        bytes.extend_from_slice(&tokens[a]);
-        bytes.extend_from_slice(&tokens[b]);
-        let id = match ids.get(&bytes) {
-            Some(&id) => id,
-            None => {
-                let id = tokens.len() as TokenId;
-                shapes.push(Shape::join(shapes[a], shapes[b]));
-                ids.insert(bytes.clone(), id);
-                tokens.push(bytes);
-                bar.set((tokens.len() - start_tokens) as u64);
-                id
-            }
-        };
-        merges.push(Merge { pair, result: id });
-        st.merges += 1;
-        engine.merge(pair, id, &mut changes);
-        for ch in &changes {
-            if ch.delta > 0 && ch.count >= min_count && !refused(&shapes, ch.pair.0, ch.pair.1) {
-                heap.push(ch.pair, ch.count, Reverse(ch.pair));
-            }
-        }
-        if heap.len() > heap_limit {
-            heap = build_heap(&engine, &shapes);
-            heap_limit = 2 * heap.len() + (1 << 16);
-        }
-    }
+    merge_loop(
+        &mut engine,
+        &mut heap,
+        tokens,
+        merges,
+        p.target,
+        min_count,
+        p.max_token_length,
+        &bar,
+        &mut Policy {
+            shapes: &mut shapes,
+            refused,
+            build_heap,
+            heap_limit,
+        },
+    );
+    st.merges += (merges.len() - start_merges) as u64;
     bar.finish();
     st.corpus_tokens = engine.total_tokens() + single_tokens;
     st.seconds_merge = t1.elapsed().as_secs_f64();
