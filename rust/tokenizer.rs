@@ -105,8 +105,9 @@ impl Tokenizer {
             Some(n) => n.apply(text),
             None => std::borrow::Cow::Borrowed(text),
         };
+        let whole = text.as_bytes();
         self.pretok
-            .split(text.as_ref(), |p| sink.push(p.as_bytes(), out))?;
+            .split(text.as_ref(), |p| sink.push_in(whole, p.as_bytes(), out))?;
         Ok(())
     }
 

@@ -24,16 +24,14 @@ pub(super) const MAX_PIECE: usize = 64;
 const MAX_ENTRIES: usize = 1 << 16;
 const MAX_IDS: usize = 1 << 20;
 
-/// Slots of the direct-mapped front table (24 bytes each: 96 KiB, resident in L2).
-const FRONT: usize = 1 << 16;
+/// Slots of the direct-mapped front table (16 bytes each).
+const FRONT: usize = 1 << FRONT_BITS;
+const FRONT_BITS: u32 = 15;
 
-/// One slot of the front table: a piece's `short_key` (0 = empty: a real key has its length,
-/// >= 2, in the top byte) and its single token.
-#[derive(Clone, Copy, Default)]
-struct FrontSlot {
-    key: [u64; 2],
-    id: TokenId,
-}
+/// The id's place in a slot: bits 96..120, free in the key of a piece of up to 12 bytes (longer
+/// pieces skip the front table).
+const ID_SHIFT: u32 = 96;
+const ID_MASK: u128 = 0xFF_FFFF << ID_SHIFT;
 
 /// See the module docs.
 #[derive(Default)]
@@ -42,7 +40,9 @@ pub struct PieceCache {
     /// Direct-mapped table of recently seen whole-token pieces (short ones). Why: the vocabulary's
     /// hash table is megabytes and each lookup there waits on memory; the frequent pieces of real
     /// text fit in this small table, one cache line per lookup. Empty until first use.
-    front: Vec<FrontSlot>,
+    /// A slot is a piece's `short_key` (pieces of up to 12 bytes) with its token in
+    /// bits 96..120, or 0 (empty: a real key has its length, >= 2, in the top byte).
+    front: Vec<u128>,
     /// Pieces of up to 15 bytes, keyed by `short_key`.
     short: FxHashMap<u128, (u32, u32)>,
     map: FxHashMap<Box<[u8]>, (u32, u32)>,
@@ -52,27 +52,29 @@ pub struct PieceCache {
 impl PieceCache {
     #[inline]
     fn front_slot(k: u128) -> usize {
-        (table::hash(k) >> (64 - FRONT.trailing_zeros())) as usize
+        (table::hash(k) >> (64 - FRONT_BITS)) as usize
     }
 
     /// The token of a whole-token piece with key `k`, if it is in the front table.
     #[inline]
     pub(super) fn front_get(&self, k: u128) -> Option<TokenId> {
-        let slot = self.front.get(Self::front_slot(k))?;
-        (slot.key == [k as u64, (k >> 64) as u64]).then_some(slot.id)
+        let slot = *self.front.get(Self::front_slot(k))?;
+        // A key of more than 12 bytes has bytes in the id bits and never matches.
+        (slot & !ID_MASK == k).then_some(((slot & ID_MASK) >> ID_SHIFT) as TokenId)
     }
 
     /// Remember that the piece with key `k` is the single token `id`.
     #[inline]
     pub(super) fn front_put(&mut self, k: u128, id: TokenId) {
+        let id = u128::from(id) << ID_SHIFT;
+        if k & ID_MASK != 0 || id & !ID_MASK != 0 {
+            return; // a piece too long for the slot, or an id of more than 24 bits
+        }
         if self.front.is_empty() {
-            self.front = vec![FrontSlot::default(); FRONT];
+            self.front = vec![0; FRONT];
         }
         let i = Self::front_slot(k);
-        self.front[i] = FrontSlot {
-            key: [k as u64, (k >> 64) as u64],
-            id,
-        };
+        self.front[i] = k | id;
     }
 
     /// The cached ids of `piece`, if any.

@@ -85,7 +85,7 @@ fn merge_with<I: Idx>(enc: &Encoder, piece: &[u8], out: &mut Vec<TokenId>) {
     let mut pair: Vec<(u32, TokenId)> = (0..n)
         .map(|i| {
             if i + 1 < n {
-                enc.pair(sym[i], sym[i + 1])
+                enc.byte_pair(piece[i], piece[i + 1])
             } else {
                 (NO_RANK, 0)
             }

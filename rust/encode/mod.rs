@@ -65,6 +65,10 @@ static NEXT_ENCODER_ID: AtomicU64 = AtomicU64::new(1);
 pub struct Encoder {
     rule: MergeRule,
     byte_ids: [TokenId; 256],
+    /// `pair(byte_ids[a], byte_ids[b])` at `a << 8 | b`: the first round of every merge looks up
+    /// byte pairs, and this 512 KiB table mostly stays in cache where the pair map (millions of
+    /// entries under `Ranks`) waits on memory.
+    byte_pairs: Box<[(u32, TokenId)]>,
     pairs: FxHashMap<u64, (u32, TokenId)>,
     /// Shortcut table for pieces of up to 15 bytes, keyed by [`short_key`] (no memcmp, no
     /// pointer chase: most pieces of real text land here).
@@ -111,9 +115,16 @@ impl Encoder {
                 }
             }
         }
+        let byte_pairs = (0..1usize << 16)
+            .map(|ab| {
+                let k = key(byte_ids[ab >> 8], byte_ids[ab & 0xFF]);
+                pairs.get(&k).copied().unwrap_or((NO_RANK, 0))
+            })
+            .collect();
         let mut enc = Self {
             rule,
             byte_ids,
+            byte_pairs,
             pairs,
             whole_short: table::ShortTable::new(&[]),
             whole: FxHashMap::default(),
@@ -164,6 +175,12 @@ impl Encoder {
         self.pairs.get(&key(a, b)).copied().unwrap_or((NO_RANK, 0))
     }
 
+    /// `(rank, result)` of the pair of the tokens of bytes `a` and `b`.
+    #[inline]
+    fn byte_pair(&self, a: u8, b: u8) -> (u32, TokenId) {
+        self.byte_pairs[usize::from(a) << 8 | usize::from(b)]
+    }
+
     /// Append the ids of one piece to `out` (no cache).
     #[inline]
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<TokenId>) {
@@ -178,10 +195,15 @@ impl Encoder {
     }
 
     /// Append the ids of one piece to `out`, through `cache` for pieces that are not tokens.
-    #[inline]
+    ///
+    /// The common cases (one byte; a short piece in the front table) are inlined into the
+    /// caller's scanning loop; everything else is an out-of-line call (`encode_piece_slow`), so
+    /// the hot path carries no stack frame.
+    #[inline(always)]
     fn encode_piece_cached(
         &self,
         piece: &[u8],
+        key: Option<u128>,
         cache: &mut cache::PieceCache,
         out: &mut Vec<TokenId>,
     ) {
@@ -189,32 +211,43 @@ impl Encoder {
             [] => {}
             [b] => out.push(self.byte_ids[*b as usize]),
             _ => {
-                let key = short_key(piece);
                 if let Some(k) = key {
                     if let Some(id) = cache.front_get(k) {
                         out.push(id);
                         return;
                     }
                 }
-                let whole = match key {
-                    Some(k) => self.whole_short.get(k),
-                    None => self.whole.get(piece).copied(),
-                };
-                if let Some(id) = whole {
-                    if let Some(k) = key {
-                        cache.front_put(k, id);
-                    }
-                    out.push(id);
-                } else if piece.len() > cache::MAX_PIECE {
-                    self.merge_piece(piece, out);
-                } else if let Some(ids) = cache.get(piece) {
-                    out.extend_from_slice(ids);
-                } else {
-                    let start = out.len();
-                    self.merge_piece(piece, out);
-                    cache.insert(piece, &out[start..]);
-                }
+                self.encode_piece_slow(piece, cache, out);
             }
+        }
+    }
+
+    /// [`Self::encode_piece_cached`] for a piece of >= 2 bytes that is not in the front table.
+    #[inline(never)]
+    fn encode_piece_slow(
+        &self,
+        piece: &[u8],
+        cache: &mut cache::PieceCache,
+        out: &mut Vec<TokenId>,
+    ) {
+        let key = short_key(piece);
+        let whole = match key {
+            Some(k) => self.whole_short.get(k),
+            None => self.whole.get(piece).copied(),
+        };
+        if let Some(id) = whole {
+            if let Some(k) = key {
+                cache.front_put(k, id);
+            }
+            out.push(id);
+        } else if piece.len() > cache::MAX_PIECE {
+            self.merge_piece(piece, out);
+        } else if let Some(ids) = cache.get(piece) {
+            out.extend_from_slice(ids);
+        } else {
+            let start = out.len();
+            self.merge_piece(piece, out);
+            cache.insert(piece, &out[start..]);
         }
     }
 
@@ -250,9 +283,19 @@ pub struct PieceSink<'e> {
 
 impl PieceSink<'_> {
     /// Append the ids of one piece to `out`.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, piece: &[u8], out: &mut Vec<TokenId>) {
-        self.enc.encode_piece_cached(piece, self.cache, out);
+        self.enc
+            .encode_piece_cached(piece, short_key(piece), self.cache, out);
+    }
+
+    /// [`Self::push`] for a piece that is a sub-slice of `text` (as the pretokenizers hand them
+    /// out): the key is then built from two plain loads of the 16 bytes at the piece, masked to
+    /// its length, with no branch on the length (see [`short_key_in`]).
+    #[inline(always)]
+    pub fn push_in(&mut self, text: &[u8], piece: &[u8], out: &mut Vec<TokenId>) {
+        self.enc
+            .encode_piece_cached(piece, short_key_in(text, piece), self.cache, out);
     }
 }
 
@@ -286,6 +329,49 @@ pub(crate) fn short_key(p: &[u8]) -> Option<u128> {
         _ => return None,
     };
     Some(bytes | (n as u128) << 120)
+}
+
+/// `LOW_MASK[n]`: the low `min(n, 8)` bytes of a `u64`; `HIGH_MASK[n]`: the low `n - 8` bytes
+/// (none below 9).
+const LOW_MASK: [u64; 16] = byte_masks(0);
+const HIGH_MASK: [u64; 16] = byte_masks(8);
+
+const fn byte_masks(skip: usize) -> [u64; 16] {
+    let mut m = [0u64; 16];
+    let mut n: usize = 0;
+    while n < 16 {
+        let bytes = n.saturating_sub(skip);
+        m[n] = if bytes >= 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * bytes)) - 1
+        };
+        n += 1;
+    }
+    m
+}
+
+/// [`short_key`] of `piece`, a sub-slice of `text`. When 16 bytes of `text` start at the piece
+/// (all but the last few pieces of a text), the key is two 8-byte loads masked to the piece's
+/// length: no branch on the length, which varies unpredictably from piece to piece. Otherwise,
+/// or if `piece` does not lie in `text`, it is `short_key(piece)`; the result is the same.
+#[inline(always)]
+pub(crate) fn short_key_in(text: &[u8], piece: &[u8]) -> Option<u128> {
+    let n = piece.len();
+    let off = (piece.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+    if n < 16 {
+        if let Some(w) = text.get(off..off.wrapping_add(16)) {
+            if w.as_ptr() == piece.as_ptr() {
+                let (mut lo, mut hi) = ([0u8; 8], [0u8; 8]);
+                lo.copy_from_slice(&w[..8]);
+                hi.copy_from_slice(&w[8..]);
+                let lo = u64::from_le_bytes(lo) & LOW_MASK[n];
+                let hi = u64::from_le_bytes(hi) & HIGH_MASK[n] | (n as u64) << 56;
+                return Some(u128::from(lo) | u128::from(hi) << 64);
+            }
+        }
+    }
+    short_key(piece)
 }
 
 #[inline]

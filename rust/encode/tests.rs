@@ -99,7 +99,7 @@ fn long_and_small_paths_agree() {
         let enc = Encoder::new(v, rule).unwrap();
         for p in sample_pieces() {
             let (mut a, mut b) = (Vec::new(), Vec::new());
-            if p.len() < 2 {
+            if p.len() < 2 || p.len() > small::SMALL {
                 continue;
             }
             small::merge(&enc, &p, &mut a);
@@ -170,6 +170,15 @@ fn short_key_is_the_padded_bytes_and_length() {
         for len in 0..=17 {
             let p = &data[start..start + len];
             assert_eq!(super::short_key(p), slow(p), "{p:?}");
+        }
+    }
+    // The masked loads of `short_key_in` give the same key at every offset, including the last
+    // pieces of the text (fewer than 16 bytes left) and a piece that is not inside the text.
+    for start in 0..data.len() {
+        for len in 0..=(data.len() - start).min(17) {
+            let p = &data[start..start + len];
+            assert_eq!(super::short_key_in(&data, p), slow(p), "{start} {len}");
+            assert_eq!(super::short_key_in(&data[..5], p), slow(p), "{start} {len}");
         }
     }
 }
