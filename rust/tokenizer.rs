@@ -183,9 +183,26 @@ impl Tokenizer {
         disallowed: &FxHashSet<&str>,
         threads: usize,
     ) -> Result<Vec<TokenId>> {
+        let mut parts = self.encode_parts(text, allowed, disallowed, threads)?;
+        if parts.len() == 1 {
+            return Ok(parts.pop().unwrap_or_default());
+        }
+        Ok(parts.concat())
+    }
+
+    /// [`Self::encode`] as consecutive parts whose concatenation is the encoding (one part unless
+    /// the text was encoded in parallel chunks), so a caller that copies the ids anyway (into a
+    /// Python list) skips the concatenation.
+    pub fn encode_parts(
+        &self,
+        text: &str,
+        allowed: &FxHashSet<&str>,
+        disallowed: &FxHashSet<&str>,
+        threads: usize,
+    ) -> Result<Vec<Vec<TokenId>>> {
         self.check_disallowed(text, disallowed)?;
         if threads <= 1 || text.len() < PARALLEL_MIN_BYTES || !self.chunkable() {
-            return self.encode_with_specials(text, allowed);
+            return Ok(vec![self.encode_with_specials(text, allowed)?]);
         }
         let mut jobs: Vec<Segment<'_>> = Vec::new();
         for seg in self.segments(text, allowed) {
@@ -197,15 +214,14 @@ impl Tokenizer {
                 s => jobs.push(s),
             }
         }
-        let parts = pool::install(threads, || {
+        pool::install(threads, || {
             jobs.par_iter()
                 .map(|seg| match seg {
                     Segment::Text(t) => self.encode_ordinary(t),
                     Segment::Special(id) => Ok(vec![*id]),
                 })
                 .collect::<Result<Vec<_>>>()
-        })??;
-        Ok(parts.concat())
+        })?
     }
 
     /// Whether `split::chunks` is exact for this tokenizer (preset pattern, no normalizer).

@@ -76,6 +76,15 @@ impl PyTokenizer {
 impl PyTokenizer {
     /// The ids as a Python list of the shared int objects (see `ints`).
     fn id_list<'py>(&self, py: Python<'py>, ids: &[u32]) -> PyResult<Bound<'py, PyList>> {
+        self.id_list_parts(py, &[ids])
+    }
+
+    /// The concatenation of `parts` as one Python list of the shared int objects.
+    fn id_list_parts<'py>(
+        &self,
+        py: Python<'py>,
+        parts: &[&[u32]],
+    ) -> PyResult<Bound<'py, PyList>> {
         fn int(py: Python<'_>, i: u32) -> Py<PyAny> {
             let Ok(o) = i.into_pyobject(py);
             o.into_any().unbind()
@@ -85,11 +94,13 @@ impl PyTokenizer {
                 .map(|i| int(py, i))
                 .collect()
         });
-        if ids.iter().any(|&i| i as usize >= ints.len()) {
+        let ids = || parts.iter().flat_map(|p| p.iter().copied());
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if ids().any(|i| i as usize >= ints.len()) {
             // (never: the encoder emits ids of the vocabulary; kept safe all the same)
-            return PyList::new(py, ids.iter().map(|&i| int(py, i)));
+            return PyList::new(py, ids().map(|i| int(py, i)));
         }
-        let n = isize::try_from(ids.len())
+        let n = isize::try_from(len)
             .map_err(|_| PyValueError::new_err("too many ids for one Python list"))?;
         // SAFETY: we hold the GIL (`py`) throughout and run no Python code in between.
         // `PyList_New(n)` returns a new reference to a list of `n` NULL slots, or NULL with an
@@ -104,12 +115,12 @@ impl PyTokenizer {
             if list.is_null() {
                 return Err(PyErr::fetch(py));
             }
-            if ids.len() >= ints.len() / 8 {
+            if len >= ints.len() / 8 {
                 // Why per distinct id: one increment per slot touches the int object of every
                 // token, a cache miss each on a 100k-200k-entry vocabulary (~4 ms per MB of
                 // English); the histogram stays in cache and each object is touched once.
                 let mut counts = vec![0u32; ints.len()];
-                for &i in ids {
+                for &i in parts.iter().flat_map(|p| p.iter()) {
                     counts[i as usize] += 1;
                 }
                 for (o, &c) in ints.iter().zip(&counts) {
@@ -119,12 +130,16 @@ impl PyTokenizer {
                     }
                 }
             } else {
-                for &i in ids {
+                for i in ids() {
                     pyo3::ffi::Py_IncRef(ints[i as usize].as_ptr());
                 }
             }
-            for (k, &i) in ids.iter().enumerate() {
-                pyo3::ffi::PyList_SetItem(list, k as isize, ints[i as usize].as_ptr());
+            let mut k = 0;
+            for part in parts {
+                for &i in *part {
+                    pyo3::ffi::PyList_SetItem(list, k, ints[i as usize].as_ptr());
+                    k += 1;
+                }
             }
             Ok(Bound::from_owned_ptr(py, list).cast_into_unchecked())
         }
@@ -213,10 +228,11 @@ impl PyTokenizer {
     ) -> PyResult<Bound<'py, PyList>> {
         let t = &self.inner;
         let n = threads(num_threads);
-        let ids = py
-            .detach(|| t.encode(text, &set(&allowed), &set(&disallowed), n))
+        let parts = py
+            .detach(|| t.encode_parts(text, &set(&allowed), &set(&disallowed), n))
             .map_err(to_py)?;
-        self.id_list(py, &ids)
+        let parts: Vec<&[u32]> = parts.iter().map(Vec::as_slice).collect();
+        self.id_list_parts(py, &parts)
     }
 
     /// Number of tokens of `encode(text, allowed, disallowed)`.
