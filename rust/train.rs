@@ -138,12 +138,15 @@ pub fn train_from_counts(
         engine.push(&buf, c);
     }
     drop(pieces);
+    // Pairs below `min_count` are never merged: the engine need not index them (most pairs
+    // of a corpus occur once).
+    let min_count = cfg.min_frequency.max(1);
+    engine.set_min_tracked(min_count);
     engine.index();
 
     // ---- (3) the heap of candidate pairs -------------------------------------------------
     // A pair's count only grows at the merge that creates it (or when a merge reuses an
     // existing id, which pushes it again), so pairs below `min_count` never need a heap entry.
-    let min_count = cfg.min_frequency.max(1);
     let mut heap = PairHeap::with_capacity(engine.num_pairs());
     for (p, c) in engine.pairs() {
         if c >= min_count {
@@ -221,13 +224,10 @@ pub(crate) fn merge_loop(
     bar: &Progress,
     policy: &mut impl MergePolicy,
 ) {
-    let mut ids: rustc_hash::FxHashMap<Vec<u8>, TokenId> = tokens
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.clone(), i as TokenId))
-        .collect();
+    let mut ids = TokenIds::new(tokens);
     let start = tokens.len();
     merges.reserve(target.saturating_sub(start));
+    tokens.reserve_exact(target.saturating_sub(start));
     let mut changes = Vec::new();
     while tokens.len() < target {
         let Some((pair, count)) = heap.pop(|p| {
@@ -247,12 +247,12 @@ pub(crate) fn merge_loop(
         let mut bytes = Vec::with_capacity(len);
         bytes.extend_from_slice(&tokens[a]);
         bytes.extend_from_slice(&tokens[b]);
-        let id = match ids.get(&bytes) {
-            Some(&id) => id,
+        let id = match ids.get(tokens, &bytes) {
+            Some(id) => id,
             None => {
                 let id = tokens.len() as TokenId;
                 policy.new_token(pair);
-                ids.insert(bytes.clone(), id);
+                ids.insert(tokens, &bytes, id);
                 tokens.push(bytes);
                 bar.set((tokens.len() - start) as u64);
                 id
@@ -266,6 +266,62 @@ pub(crate) fn merge_loop(
             }
         }
         policy.after_merge(engine, heap);
+    }
+}
+
+/// The id of a token's bytes, for the merge loop's "do these bytes already have a token?".
+/// Idea: store a 64-bit hash of each token's bytes with its id, not the bytes (they are in the
+/// caller's token list, checked on lookup): 16 bytes a token instead of a second copy of every
+/// token in its own allocation. The rare token whose hash is already taken by another token's
+/// goes to a second map keyed by its bytes. Cost: one hash and one comparison per lookup.
+/// Invariant: every token is found either under its hash in `by_hash` or in `collided`; if
+/// two tokens had the same bytes, the later one is found (as a map collected from the list).
+struct TokenIds {
+    by_hash: rustc_hash::FxHashMap<u64, TokenId>,
+    collided: rustc_hash::FxHashMap<Vec<u8>, TokenId>,
+}
+
+impl TokenIds {
+    fn new(tokens: &[Vec<u8>]) -> Self {
+        let mut ids = Self {
+            by_hash: rustc_hash::FxHashMap::default(),
+            collided: rustc_hash::FxHashMap::default(),
+        };
+        ids.by_hash.reserve(tokens.len());
+        for (i, t) in tokens.iter().enumerate() {
+            ids.insert(tokens, t, i as TokenId);
+        }
+        ids
+    }
+
+    fn hash(bytes: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        rustc_hash::FxBuildHasher.hash_one(bytes)
+    }
+
+    fn get(&self, tokens: &[Vec<u8>], bytes: &[u8]) -> Option<TokenId> {
+        match self.by_hash.get(&Self::hash(bytes)) {
+            Some(&id) if tokens[id as usize] == bytes => Some(id),
+            Some(_) => self.collided.get(bytes).copied(),
+            None => None,
+        }
+    }
+
+    /// Record `id` for `bytes` (`tokens[id]` need not exist yet).
+    fn insert(&mut self, tokens: &[Vec<u8>], bytes: &[u8], id: TokenId) {
+        use std::collections::hash_map::Entry;
+        match self.by_hash.entry(Self::hash(bytes)) {
+            Entry::Vacant(v) => {
+                v.insert(id);
+            }
+            Entry::Occupied(mut o) => {
+                if tokens[*o.get() as usize] == bytes {
+                    o.insert(id);
+                } else {
+                    self.collided.insert(bytes.to_vec(), id);
+                }
+            }
+        }
     }
 }
 
@@ -387,6 +443,21 @@ mod tests {
         dup.special_tokens = vec!["<s>".into(), "<s>".into()];
         assert!(train_from_counts(&counts("ab", "gpt2"), &dup).is_err());
         assert!(train_from_counts(&PretokenCounts::default(), &cfg(300)).is_err());
+    }
+
+    #[test]
+    fn token_ids_survive_hash_collisions() {
+        let mut tokens: Vec<Vec<u8>> = vec![b"a".to_vec(), b"b".to_vec()];
+        let mut ids = TokenIds::new(&tokens);
+        // Force a collision: file "c" under the hash of "a".
+        ids.by_hash.insert(TokenIds::hash(b"c"), 0);
+        assert_eq!(ids.get(&tokens, b"c"), None);
+        ids.insert(&tokens, b"c", 2);
+        tokens.push(b"c".to_vec());
+        assert_eq!(ids.get(&tokens, b"c"), Some(2));
+        assert_eq!(ids.get(&tokens, b"a"), Some(0));
+        assert_eq!(ids.get(&tokens, b"b"), Some(1));
+        assert_eq!(ids.get(&tokens, b"d"), None);
     }
 
     #[test]

@@ -42,6 +42,21 @@ impl<K: Ord + Copy> PairHeap<K> {
         }
     }
 
+    /// Entries the heap holds without reallocating.
+    pub fn capacity(&self) -> usize {
+        self.heap.capacity()
+    }
+
+    /// Make room for exactly `additional` more entries (no doubling).
+    pub fn reserve_exact(&mut self, additional: usize) {
+        self.heap.reserve_exact(additional);
+    }
+
+    /// Drop every entry, keeping the allocation (to refill the heap in place).
+    pub fn clear(&mut self) {
+        self.heap.clear();
+    }
+
     pub fn len(&self) -> usize {
         self.heap.len()
     }

@@ -21,11 +21,12 @@
 //!
 //! Cost: the replay is about stage 1's cost (distinct segments only); the merge loop is that of
 //! ordinary training over the pieces. Memory peaks in the merge loop, at the engine: 16 bytes
-//! per stage-1 token of the distinct pieces plus its pair index (~85 bytes per distinct pair;
-//! the pairs grow ~1.7x during the merges, so the index is reserved for twice the initial pairs
-//! and its tables are not doubled mid-loop), which `prune_below` shrinks. Freed memory is
-//! handed back to the OS before the engine is built (`malloc_trim`). The lazy heap is rebuilt
-//! from the live pairs whenever stale entries double it (the pops are unchanged: the order is a
+//! per stage-1 token of the distinct pieces plus its pair index, which holds only the pairs
+//! seen at least `min_frequency` times ([`Engine::set_min_tracked`]: exact, since rarer pairs
+//! are never merged; a quarter of the pairs at the default 2), ~41 bytes per hash bucket plus
+//! spilled position lists; `prune_below` shrinks both. Freed memory is handed back to the OS
+//! before the engine is built (`malloc_trim`). The lazy heap is refilled in place from the live
+//! pairs whenever stale entries fill its allocation (the pops are unchanged: the order is a
 //! total order on (count, pair)). Measured figures: `bench/README.md`.
 //!
 //! Invariants: stage 1's merges are kept as they are (ids and order); every stage-2 merge creates
@@ -36,7 +37,7 @@ use std::cmp::Reverse;
 use std::time::Instant;
 
 use rayon::prelude::*;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use super::shape::{Constraints, Shape};
 use crate::engine::{Engine, Pair, PairHeap, TokenId};
@@ -175,7 +176,7 @@ impl Pieces {
     /// An indexed engine holding the distinct sequences (identical ones merged, counts added),
     /// in sorted order so that the layout does not depend on hash or thread order. Returns it
     /// with its number of sequences and symbols.
-    fn into_engine(mut self) -> (Engine, u64, u64) {
+    fn into_engine(mut self, min_count: u64) -> (Engine, u64, u64) {
         let toks = &self.toks;
         let seq = |&(a, l, _): &(u32, u32, u64)| &toks[a as usize..(a + l) as usize];
         self.spans.sort_unstable_by(|x, y| seq(x).cmp(seq(y)));
@@ -188,13 +189,6 @@ impl Pieces {
         }
         drop(std::mem::take(&mut self.spans));
         let symbols: u64 = uniq.iter().map(|&(_, l, _)| l as u64).sum();
-        let distinct_pairs = {
-            let mut set: FxHashSet<Pair> = FxHashSet::default();
-            for sp in &uniq {
-                set.extend(seq(sp).windows(2).map(|w| (w[0], w[1])));
-            }
-            set.len()
-        };
         let mut engine = Engine::new();
         engine.reserve(uniq.len(), symbols as usize);
         for sp in &uniq {
@@ -203,10 +197,9 @@ impl Pieces {
         let n = uniq.len() as u64;
         drop(uniq);
         drop(self);
-        // The pair index grows during the merges (about 1.7x on en.txt at 32k and 64k, as new
-        // tokens make new pairs); sized once for twice the initial pairs, its hash tables are
-        // not doubled mid-loop, when the old and the new table would both be alive.
-        engine.reserve_pairs(2 * distinct_pairs);
+        // Pairs rarer than `min_count` are never merged: not indexing them keeps most pairs
+        // out of the index (most occur once).
+        engine.set_min_tracked(min_count);
         engine.index();
         (engine, n, symbols)
     }
@@ -349,7 +342,7 @@ pub fn train_stage2(
     drop(seg_start);
     drop(pieces);
     super::release_free_memory();
-    let (mut engine, n, symbols) = distinct.into_engine();
+    let (mut engine, n, symbols) = distinct.into_engine(p.min_frequency.max(1));
     st.engine_sequences = n;
     st.engine_symbols = symbols;
     st.seconds_replay = t0.elapsed().as_secs_f64();
@@ -357,34 +350,35 @@ pub fn train_stage2(
     // ---- (3) merge loop under the constraints ---------------------------------------------
     let t1 = Instant::now();
     let min_count = p.min_frequency.max(1);
-    // The lazy heap keeps stale entries; it is rebuilt from the live pairs whenever it grows
-    // past twice its size after the last rebuild (same pops: the order is (count, pair)).
-    let build_heap = |engine: &Engine, shapes: &[Shape]| {
-        let live: Vec<(Pair, u64)> = engine
-            .pairs()
-            .filter(|&(q, c)| c >= min_count && !refused(shapes, q.0, q.1))
-            .collect();
-        let mut heap = PairHeap::with_capacity(live.len());
-        for (q, c) in live {
-            heap.push(q, c, Reverse(q));
+    // The lazy heap keeps stale entries; it is refilled in place from the live pairs whenever
+    // they fill its allocation (same pops: the order is (count, pair)), so it never grows past
+    // a quarter more than the live pairs (plus a margin) and is never copied.
+    let fill_heap = |engine: &Engine, shapes: &[Shape], heap: &mut PairHeap<Reverse<Pair>>| {
+        heap.clear();
+        for (q, c) in engine.pairs() {
+            if c >= min_count && !refused(shapes, q.0, q.1) {
+                heap.push(q, c, Reverse(q));
+            }
         }
-        heap
+        heap.reserve_exact(heap.len() / 4 + (1 << 15));
+        // One merge pushes at most a few thousand pairs: refill before the allocation is full.
+        heap.capacity() - (1 << 14)
     };
-    let mut heap = build_heap(&engine, &shapes);
-    let heap_limit = 2 * heap.len() + (1 << 16);
+    let mut heap = PairHeap::with_capacity(engine.num_pairs() + engine.num_pairs() / 4 + (1 << 15));
+    let heap_limit = fill_heap(&engine, &shapes, &mut heap);
 
     /// SuperBPE's policy: refused pairs never enter the heap; each new token's shape is
-    /// recorded; the lazy heap is rebuilt when stale entries have doubled it.
+    /// recorded; the lazy heap is refilled when stale entries have filled its allocation.
     struct Policy<'a, R, B> {
         shapes: &'a mut Vec<Shape>,
         refused: R,
-        build_heap: B,
+        fill_heap: B,
         heap_limit: usize,
     }
     impl<R, B> MergePolicy for Policy<'_, R, B>
     where
         R: Fn(&[Shape], TokenId, TokenId) -> bool,
-        B: Fn(&Engine, &[Shape]) -> PairHeap<Reverse<Pair>>,
+        B: Fn(&Engine, &[Shape], &mut PairHeap<Reverse<Pair>>) -> usize,
     {
         fn allows(&self, (a, b): Pair) -> bool {
             !(self.refused)(self.shapes, a, b)
@@ -395,8 +389,7 @@ pub fn train_stage2(
         }
         fn after_merge(&mut self, engine: &Engine, heap: &mut PairHeap<Reverse<Pair>>) {
             if heap.len() > self.heap_limit {
-                *heap = (self.build_heap)(engine, self.shapes);
-                self.heap_limit = 2 * heap.len() + (1 << 16);
+                self.heap_limit = (self.fill_heap)(engine, self.shapes, heap);
             }
         }
     }
@@ -420,7 +413,7 @@ pub fn train_stage2(
         &mut Policy {
             shapes: &mut shapes,
             refused,
-            build_heap,
+            fill_heap,
             heap_limit,
         },
     );
