@@ -200,9 +200,37 @@ impl Tokenizer {
         disallowed: &FxHashSet<&str>,
         threads: usize,
     ) -> Result<Vec<Vec<TokenId>>> {
+        let parts = std::sync::Mutex::new(Vec::new());
+        let n = self.encode_parts_with(text, allowed, disallowed, threads, |k, ids| {
+            parts
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push((k, ids));
+        })?;
+        let mut parts = parts
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        debug_assert_eq!(parts.len(), n);
+        parts.sort_unstable_by_key(|&(k, _)| k);
+        Ok(parts.into_iter().map(|(_, ids)| ids).collect())
+    }
+
+    /// [`Self::encode_parts`], handing each part to `each(index, ids)` as soon as it is encoded,
+    /// from the encoding threads and in any order; returns the number of parts (indices
+    /// `0..n`). Lets a caller work on the first parts while the others are being encoded. On an
+    /// error some parts may have been handed out already.
+    pub fn encode_parts_with(
+        &self,
+        text: &str,
+        allowed: &FxHashSet<&str>,
+        disallowed: &FxHashSet<&str>,
+        threads: usize,
+        each: impl Fn(usize, Vec<TokenId>) + Sync,
+    ) -> Result<usize> {
         self.check_disallowed(text, disallowed)?;
         if threads <= 1 || text.len() < PARALLEL_MIN_BYTES || !self.chunkable() {
-            return Ok(vec![self.encode_with_specials(text, allowed)?]);
+            each(0, self.encode_with_specials(text, allowed)?);
+            return Ok(1);
         }
         let mut jobs: Vec<Segment<'_>> = Vec::new();
         for seg in self.segments(text, allowed) {
@@ -215,13 +243,16 @@ impl Tokenizer {
             }
         }
         pool::install(threads, || {
-            jobs.par_iter()
-                .map(|seg| match seg {
-                    Segment::Text(t) => self.encode_ordinary(t),
-                    Segment::Special(id) => Ok(vec![*id]),
-                })
-                .collect::<Result<Vec<_>>>()
-        })?
+            jobs.par_iter().enumerate().try_for_each(|(k, seg)| {
+                let ids = match seg {
+                    Segment::Text(t) => self.encode_ordinary(t)?,
+                    Segment::Special(id) => vec![*id],
+                };
+                each(k, ids);
+                Ok::<(), Error>(())
+            })
+        })??;
+        Ok(jobs.len())
     }
 
     /// Whether `split::chunks` is exact for this tokenizer (preset pattern, no normalizer).

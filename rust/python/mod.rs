@@ -20,6 +20,7 @@ use crate::Tokenizer;
 // One file per capability; each has `register(m)` adding its classes and functions.
 mod corpus;
 mod dynamic;
+mod ids;
 mod mixture;
 mod supertoken;
 
@@ -69,79 +70,6 @@ impl PyTokenizer {
         Self {
             inner: Arc::new(t),
             ints: OnceLock::new(),
-        }
-    }
-}
-
-impl PyTokenizer {
-    /// The ids as a Python list of the shared int objects (see `ints`).
-    fn id_list<'py>(&self, py: Python<'py>, ids: &[u32]) -> PyResult<Bound<'py, PyList>> {
-        self.id_list_parts(py, &[ids])
-    }
-
-    /// The concatenation of `parts` as one Python list of the shared int objects.
-    fn id_list_parts<'py>(
-        &self,
-        py: Python<'py>,
-        parts: &[&[u32]],
-    ) -> PyResult<Bound<'py, PyList>> {
-        fn int(py: Python<'_>, i: u32) -> Py<PyAny> {
-            let Ok(o) = i.into_pyobject(py);
-            o.into_any().unbind()
-        }
-        let ints = self.ints.get_or_init(|| {
-            (0..self.inner.vocab().size() as u32)
-                .map(|i| int(py, i))
-                .collect()
-        });
-        let ids = || parts.iter().flat_map(|p| p.iter().copied());
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        if ids().any(|i| i as usize >= ints.len()) {
-            // (never: the encoder emits ids of the vocabulary; kept safe all the same)
-            return PyList::new(py, ids().map(|i| int(py, i)));
-        }
-        let n = isize::try_from(len)
-            .map_err(|_| PyValueError::new_err("too many ids for one Python list"))?;
-        // SAFETY: we hold the GIL (`py`) throughout and run no Python code in between.
-        // `PyList_New(n)` returns a new reference to a list of `n` NULL slots, or NULL with an
-        // exception set (checked). Every int object in `ints` is kept alive by `ints`, and every
-        // index is in bounds (checked above). First each object gets one new reference per slot
-        // that will hold it (`Py_IncRef`, counted per distinct id for long lists, one per id for
-        // short ones: the same total); then each slot k < n is set exactly once with
-        // `PyList_SetItem`, which steals one of those references. So the list is complete and
-        // owns all its items when handed to `from_owned_ptr`, which takes over its reference.
-        unsafe {
-            let list = pyo3::ffi::PyList_New(n);
-            if list.is_null() {
-                return Err(PyErr::fetch(py));
-            }
-            if len >= ints.len() / 8 {
-                // Why per distinct id: one increment per slot touches the int object of every
-                // token, a cache miss each on a 100k-200k-entry vocabulary (~4 ms per MB of
-                // English); the histogram stays in cache and each object is touched once.
-                let mut counts = vec![0u32; ints.len()];
-                for &i in parts.iter().flat_map(|p| p.iter()) {
-                    counts[i as usize] += 1;
-                }
-                for (o, &c) in ints.iter().zip(&counts) {
-                    let o = o.as_ptr();
-                    for _ in 0..c {
-                        pyo3::ffi::Py_IncRef(o);
-                    }
-                }
-            } else {
-                for i in ids() {
-                    pyo3::ffi::Py_IncRef(ints[i as usize].as_ptr());
-                }
-            }
-            let mut k = 0;
-            for part in parts {
-                for &i in *part {
-                    pyo3::ffi::PyList_SetItem(list, k, ints[i as usize].as_ptr());
-                    k += 1;
-                }
-            }
-            Ok(Bound::from_owned_ptr(py, list).cast_into_unchecked())
         }
     }
 }
@@ -228,11 +156,14 @@ impl PyTokenizer {
     ) -> PyResult<Bound<'py, PyList>> {
         let t = &self.inner;
         let n = threads(num_threads);
-        let parts = py
-            .detach(|| t.encode_parts(text, &set(&allowed), &set(&disallowed), n))
+        let (allowed, disallowed) = (set(&allowed), set(&disallowed));
+        if n > 1 && text.len() >= ids::STREAM_MIN_BYTES {
+            return self.encode_streamed(py, text, &allowed, &disallowed, n);
+        }
+        let ids = py
+            .detach(|| t.encode(text, &allowed, &disallowed, n))
             .map_err(to_py)?;
-        let parts: Vec<&[u32]> = parts.iter().map(Vec::as_slice).collect();
-        self.id_list_parts(py, &parts)
+        self.id_list(py, &ids)
     }
 
     /// Number of tokens of `encode(text, allowed, disallowed)`.
