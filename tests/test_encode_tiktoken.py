@@ -119,6 +119,28 @@ def test_parallel_single_text_equals_sequential(name: str) -> None:
     assert seq == tt.encode_ordinary(text)
 
 
+def test_parallel_list_with_specials_and_reference_counts() -> None:
+    """The parallel path hands parts to the list builder out of order: the ids, the specials
+    between parts and the reference counts of the shared int objects must come out right."""
+    files = corpus_files()
+    if not files:
+        pytest.skip(f"shared corpus not found at {CORPUS}")
+    tt, bp = pair("cl100k_base")
+    part = head(files[0], 1 << 20)
+    text = part + "<|endoftext|>" + part[::-1] + "<|endoftext|>"
+    want = tt.encode(text, allowed_special="all")
+    first = bp.encode(text, allowed_special="all", num_threads=2)
+    assert first == want
+    for k in (1000, len(want) // 2, len(want) - 1):
+        probe = first[k]  # bytepair's lists share one int object per id
+        before = sys.getrefcount(probe)
+        again = bp.encode(text, allowed_special="all", num_threads=3)
+        assert again == want
+        assert sys.getrefcount(probe) - before == want.count(probe)
+        del again
+        assert sys.getrefcount(probe) == before
+
+
 EDGE_CASES = [
     "",
     " ",
