@@ -139,6 +139,16 @@ def test_parallel_list_with_specials_and_reference_counts() -> None:
         assert sys.getrefcount(probe) - before == want.count(probe)
         del again
         assert sys.getrefcount(probe) == before
+    # encode_batch counts the references over the whole batch at once
+    paras = [p for p in part.split("\n\n") if p]
+    want_batch = [tt.encode_ordinary(p) for p in paras]
+    probe = first[1000]
+    before = sys.getrefcount(probe)
+    batch = bp.encode_batch(paras, num_threads=2, disallowed_special=())
+    assert batch == want_batch
+    assert sys.getrefcount(probe) - before == sum(ids.count(probe) for ids in want_batch)
+    del batch
+    assert sys.getrefcount(probe) == before
 
 
 EDGE_CASES = [

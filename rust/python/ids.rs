@@ -59,6 +59,48 @@ impl PyTokenizer {
         fill_list(py, ints, parts)
     }
 
+    /// A list of lists, one per encoded text (`encode_batch`). The references are counted over
+    /// the whole batch at once: the lists of a batch of paragraphs are short, and counting per
+    /// list would fall back to one cache-missing increment per token.
+    pub(super) fn id_lists<'py>(
+        &self,
+        py: Python<'py>,
+        all: &[Vec<u32>],
+    ) -> PyResult<Bound<'py, PyList>> {
+        let ints = self.ints(py);
+        if !all.iter().all(|ids| in_range(ids, ints)) {
+            let lists = all
+                .iter()
+                .map(|ids| self.id_list(py, ids))
+                .collect::<PyResult<Vec<_>>>()?;
+            return PyList::new(py, lists);
+        }
+        let total: usize = all.iter().map(Vec::len).sum();
+        let mut counts = Vec::new();
+        if total >= ints.len() / 8 {
+            for ids in all {
+                count(ints, ids, &mut counts);
+            }
+            take_counted_refs(py, ints, &mut counts);
+        } else {
+            for ids in all {
+                add_refs(py, ints, ids, &mut counts);
+            }
+        }
+        let mut lists = Vec::with_capacity(all.len());
+        for (k, ids) in all.iter().enumerate() {
+            match fill_list(py, ints, &[ids]) {
+                Ok(l) => lists.push(l),
+                Err(e) => {
+                    // `fill_list` gave back this list's references; give back the rest.
+                    all[k + 1..].iter().for_each(|ids| drop_refs(ints, ids));
+                    return Err(e);
+                }
+            }
+        }
+        PyList::new(py, lists)
+    }
+
     /// `encode(text, num_threads=n)` for a large text: the parts are encoded on the pool while
     /// this thread (GIL released while it waits) takes the references of each finished part;
     /// the list is filled once all parts are in. Same result as `id_list_parts` of `encode_parts`.
@@ -140,24 +182,36 @@ fn in_range(ids: &[u32], ints: &[Py<PyAny>]) -> bool {
 /// miss each on a 100k-200k-entry vocabulary (~4 ms per MB of English); the histogram stays in
 /// cache and each object is touched once. Short lists increment directly. `counts` is scratch
 /// (all zero between calls).
-fn add_refs(_py: Python<'_>, ints: &[Py<PyAny>], ids: &[u32], counts: &mut Vec<u32>) {
-    // SAFETY (both branches): the GIL is held (`_py`), and every `ints[i]` is a live object
-    // (kept alive by `ints`); `Py_IncRef` takes one more reference to it.
+fn add_refs(py: Python<'_>, ints: &[Py<PyAny>], ids: &[u32], counts: &mut Vec<u32>) {
     if ids.len() >= ints.len() / 8 {
-        counts.resize(ints.len(), 0);
-        for &i in ids {
-            counts[i as usize] += 1;
-        }
-        for (o, c) in ints.iter().zip(counts.iter_mut()) {
-            for _ in 0..*c {
-                unsafe { pyo3::ffi::Py_IncRef(o.as_ptr()) };
-            }
-            *c = 0;
-        }
+        count(ints, ids, counts);
+        take_counted_refs(py, ints, counts);
     } else {
         for &i in ids {
+            // SAFETY: the GIL is held (`py`), and `ints[i]` (in range: checked by the callers)
+            // is kept alive by `ints`; `Py_IncRef` takes one more reference to it.
             unsafe { pyo3::ffi::Py_IncRef(ints[i as usize].as_ptr()) };
         }
+    }
+}
+
+/// Add the occurrences of each id of `ids` (all in range) to `counts`.
+fn count(ints: &[Py<PyAny>], ids: &[u32], counts: &mut Vec<u32>) {
+    counts.resize(ints.len(), 0);
+    for &i in ids {
+        counts[i as usize] += 1;
+    }
+}
+
+/// Take `counts[i]` new references to `ints[i]` for every i, and zero `counts`.
+fn take_counted_refs(_py: Python<'_>, ints: &[Py<PyAny>], counts: &mut [u32]) {
+    for (o, c) in ints.iter().zip(counts.iter_mut()) {
+        for _ in 0..*c {
+            // SAFETY: the GIL is held (`_py`) and `ints` keeps the object alive; `Py_IncRef`
+            // takes one more reference to it.
+            unsafe { pyo3::ffi::Py_IncRef(o.as_ptr()) };
+        }
+        *c = 0;
     }
 }
 

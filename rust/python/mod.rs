@@ -195,11 +195,7 @@ impl PyTokenizer {
         let all = py
             .detach(|| t.encode_batch(&texts, &set(&allowed), &set(&disallowed), n))
             .map_err(to_py)?;
-        let lists = all
-            .iter()
-            .map(|ids| self.id_list(py, ids))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, lists)
+        self.id_lists(py, &all)
     }
 
     /// `encode_batch` flattened: (ids as native-endian uint32 bytes, offsets as native-endian
