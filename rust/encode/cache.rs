@@ -82,22 +82,26 @@ impl PieceCache {
 
     /// The cached ids of `piece`, if any.
     #[inline]
-    pub(super) fn get(&self, piece: &[u8]) -> Option<&[TokenId]> {
-        let &(s, l) = match short_key(piece) {
+    /// `key` is `short_key(piece)`.
+    pub(super) fn get(&self, piece: &[u8], key: Option<u128>) -> Option<&[TokenId]> {
+        debug_assert_eq!(key, short_key(piece));
+        let &(s, l) = match key {
             Some(k) => self.short.get(&k)?,
             None => self.map.get(piece)?,
         };
         self.ids.get(s as usize..(s + l) as usize)
     }
 
-    pub(super) fn insert(&mut self, piece: &[u8], ids: &[TokenId]) {
+    /// Remember that `piece` (with `key = short_key(piece)`) encodes to `ids`.
+    pub(super) fn insert(&mut self, piece: &[u8], key: Option<u128>, ids: &[TokenId]) {
+        debug_assert_eq!(key, short_key(piece));
         if self.short.len() + self.map.len() >= MAX_ENTRIES || self.ids.len() + ids.len() > MAX_IDS
         {
             self.clear();
         }
         let v = (self.ids.len() as u32, ids.len() as u32);
         self.ids.extend_from_slice(ids);
-        match short_key(piece) {
+        match key {
             Some(k) => self.short.insert(k, v),
             None => self.map.insert(piece.into(), v),
         };

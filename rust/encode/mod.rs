@@ -217,7 +217,7 @@ impl Encoder {
                         return;
                     }
                 }
-                self.encode_piece_slow(piece, cache, out);
+                self.encode_piece_slow(piece, key, cache, out);
             }
         }
     }
@@ -227,10 +227,10 @@ impl Encoder {
     fn encode_piece_slow(
         &self,
         piece: &[u8],
+        key: Option<u128>,
         cache: &mut cache::PieceCache,
         out: &mut Vec<TokenId>,
     ) {
-        let key = short_key(piece);
         let whole = match key {
             Some(k) => self.whole_short.get(k),
             None => self.whole.get(piece).copied(),
@@ -242,12 +242,12 @@ impl Encoder {
             out.push(id);
         } else if piece.len() > cache::MAX_PIECE {
             self.merge_piece(piece, out);
-        } else if let Some(ids) = cache.get(piece) {
+        } else if let Some(ids) = cache.get(piece, key) {
             out.extend_from_slice(ids);
         } else {
             let start = out.len();
             self.merge_piece(piece, out);
-            cache.insert(piece, &out[start..]);
+            cache.insert(piece, key, &out[start..]);
         }
     }
 
