@@ -12,6 +12,14 @@ against the attacker's sample size and the number of merges.
 
     python bench/mixture.py                      # both sets, 20 mixtures, sweeps
     python bench/mixture.py --sets langs --mixtures 5 --no-sweeps   # quick look
+    python bench/mixture.py --speed              # 10 categories x 30k merges, all the data
+
+``--speed``: the speed target's attack, the ten categories of both sets with every byte the
+corpus has (en.txt 20 MB, 3 MB each for the others), on cl100k_base (../shared/vocab) and on a
+tokenizer trained (by bytepair, cl100k pattern) on a known mixture of the ten categories'
+training halves and attacked with their attacker halves (so the error is visible too); then
+how time grows with categories and sample size (cl100k_base, ``--scaling-merges``). Reports
+CPU seconds (the process's user + system time) of counting, separation and LP solving.
 
 Training text larger than a category's training half is taken cyclically (the half repeats),
 which keeps its distribution; the attacker never sees training paragraphs.
@@ -24,6 +32,7 @@ import json
 import math
 import os
 import random
+import resource
 import statistics
 import sys
 import tempfile
@@ -33,8 +42,10 @@ from typing import Any
 
 import bytepair
 import numpy as np
+from bytepair.mixture import load_samples
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+CORPUS = SHARED / "corpus"
 SETS = {
     "langs": {
         "en": "en.txt",
@@ -249,6 +260,113 @@ def run_set(name: str, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def timed_attack(
+    tok: bytepair.Tokenizer, samples: dict[str, Any], merges: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    """One attack with CPU time and the phases' wall-clock times."""
+    c0, w0 = cpu_seconds(), time.perf_counter()
+    res = bytepair.infer_mixture(
+        tok, samples, merges=merges, gap=args.gap, time_limit=args.time_limit
+    )
+    t = res.timings
+    return {
+        "cpu": cpu_seconds() - c0,
+        "wall": time.perf_counter() - w0,
+        "count": t["count"],
+        "separate": t["separate"],
+        "solve": t["solve"],
+        "rounds": res.rounds,
+        "rows": res.constraints,
+        "pair_slacks": res.pair_slacks,
+        "status": res.status,
+        "objective": res.objective,
+        "bound": res.bound,
+        "bytes": sum(res.sample_bytes.values()),
+        "proportions": res.proportions,
+    }
+
+
+def show(label: str, r: dict[str, Any]) -> None:
+    print(
+        f"  {label}: {r['bytes'] / MB:.1f} MB; CPU {r['cpu']:.1f}s (wall {r['wall']:.1f}s: count "
+        f"{r['count']:.1f}s, separate {r['separate']:.1f}s, LP {r['solve']:.1f}s); "
+        f"{r['rounds']} rounds, {r['rows']} rows, {r['pair_slacks']} pair slacks; {r['status']}",
+        flush=True,
+    )
+
+
+def run_speed(args: argparse.Namespace) -> dict[str, Any]:
+    cats = {**SETS["langs"], **SETS["code"]}
+    out: dict[str, Any] = {}
+    vocab = SHARED / "vocab" / "cl100k_base.tiktoken"
+    cl100k = bytepair.Tokenizer.from_file(vocab, pattern="cl100k_base")
+    full = {c: [CORPUS / f] for c, f in cats.items()}
+    print(
+        f"\n== speed: {len(cats)} categories x {args.speed_merges} merges, gap {args.gap:g}, "
+        f"time limit {args.time_limit}",
+        flush=True,
+    )
+    r = timed_attack(cl100k, full, args.speed_merges, args)
+    show("cl100k_base, all the data", r)
+    print("    " + ", ".join(f"{c} {p:.3f}" for c, p in r["proportions"].items()))
+    out["cl100k_base"] = r
+
+    # A tokenizer trained on a known mixture of the ten categories (training halves).
+    rng = np.random.default_rng(args.seed)
+    halves = {
+        c: split_category(CORPUS / f, seed=args.seed + i, cap=20 * MB)
+        for i, (c, f) in enumerate(cats.items())
+    }
+    w = rng.dirichlet(np.ones(len(cats)))
+    docs: list[str] = []
+    used: dict[str, int] = {}
+    for (c, (train, _)), wc in zip(halves.items(), w):
+        part = take(train, int(wc * args.speed_train_mb * MB), start=int(rng.integers(len(train))))
+        used[c] = nbytes(part)
+        docs.extend(part)
+    truth = {c: used[c] / sum(used.values()) for c in cats}
+    random.Random(args.seed).shuffle(docs)
+    t0 = time.perf_counter()
+    known = bytepair.train_from_iterator(
+        docs, 256 + args.speed_merges, pattern="cl100k", min_frequency=2
+    )
+    t_train = time.perf_counter() - t0
+    attack_samples = {c: halves[c][1] for c in cats}
+    r = timed_attack(known, attack_samples, args.speed_merges, args)
+    r["log_mse"] = log_mse(truth, r["proportions"])
+    r["truth"] = truth
+    show(f"known mixture ({args.speed_train_mb:g} MB, trained in {t_train:.0f}s)", r)
+    print(f"    log10 MSE {r['log_mse']:.2f} (random guess {random_guess(truth, rng):.2f})")
+    out["known_mixture"] = r
+
+    # How time grows with categories and with sample size (cl100k_base, solved exactly).
+    exact = argparse.Namespace(**{**vars(args), "time_limit": None, "gap": 0.0})
+    m = args.scaling_merges
+    names = list(cats)
+    order = [names[i] for i in (0, 5, 1, 6, 2, 7, 3, 8, 4, 9)]  # languages and code alternate
+    out["scaling"] = []
+    print(f"  scaling (cl100k_base, {m} merges):", flush=True)
+    for k, mb in [(2, 1.0), (5, 1.0), (10, 1.0), (10, 0.3), (10, 3.0)]:
+        sub = {c: [str(CORPUS / cats[c])] for c in order[:k]}
+        r = timed_attack_capped(cl100k, sub, m, int(mb * MB), exact)
+        r["categories"], r["mb"] = k, mb
+        show(f"{k:2d} categories x {mb:g} MB", r)
+        out["scaling"].append(r)
+    return out
+
+
+def timed_attack_capped(
+    tok: bytepair.Tokenizer, samples: dict[str, Any], merges: int, cap: int, args: Any
+) -> dict[str, Any]:
+    texts = load_samples(samples, cap)
+    return timed_attack(tok, texts, merges, args)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -266,16 +384,26 @@ def main() -> int:
     ap.add_argument("--no-sweeps", dest="sweeps", action="store_false")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="write all figures to this JSON file")
+    ap.add_argument("--speed", action="store_true", help="run the speed benchmark instead")
+    ap.add_argument("--speed-merges", type=int, default=30_000)
+    ap.add_argument("--speed-train-mb", type=float, default=20.0)
+    ap.add_argument("--scaling-merges", type=int, default=2000)
+    ap.add_argument("--gap", type=float, default=0.0, help="infer_mixture(gap=...)")
+    ap.add_argument("--time-limit", type=float, default=None, help="infer_mixture(time_limit=)")
     args = ap.parse_args()
     if not (CORPUS / "en.txt").is_file():
         print(f"shared corpus not found at {CORPUS}", file=sys.stderr)
         return 1
-    print(
-        f"bytepair {bytepair.__version__}: {args.mixtures} mixtures, HF tokenizers vocab "
-        f"{args.vocab} on {args.train_mb} MB, attacker {args.attack_mb} MB/category, "
-        f"first {args.merges} merges"
-    )
-    results = [run_set(s, args) for s in args.sets]
+    if not args.speed:
+        print(
+            f"bytepair {bytepair.__version__}: {args.mixtures} mixtures, HF tokenizers vocab "
+            f"{args.vocab} on {args.train_mb} MB, attacker {args.attack_mb} MB/category, "
+            f"first {args.merges} merges"
+        )
+    if args.speed:
+        results: list[Any] = [run_speed(args)]
+    else:
+        results = [run_set(s, args) for s in args.sets]
     if args.json:
         tmp = args.json + ".tmp"
         with open(tmp, "w") as f:

@@ -3,6 +3,7 @@ and a small version of the controlled experiment (bench/mixture.py)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -148,20 +149,50 @@ def reference_lp(
     return h.getInfo().objective_function_value, list(x[:n])
 
 
-def test_lazy_lp_reaches_the_full_lp_optimum() -> None:
+@functools.cache
+def reference_case() -> tuple[bp.Tokenizer, dict[str, str], float, list[float]]:
+    """Three categories, 70 merges: the tokenizer, the samples and the full LP's optimum."""
     a_train, a_att = halves(en())
     b_train, b_att = halves(fixture_text("code_python"))
     c_train, c_att = halves(fixture_text("code_rust"))
     tok = bp.train_from_iterator([a_train[:12_000], b_train[:6_000], c_train[:3_000]], 356,
                                  pattern="gpt2")
     samples = {"en": a_att[:5_000], "python": b_att[:5_000], "rust": c_att[:5_000]}
-    res = bp.infer_mixture(tok, {k: [v] for k, v in samples.items()}, merges=70)
     obj, props = reference_lp(tok, samples, 70)
+    return tok, samples, obj, props
+
+
+def test_lazy_lp_reaches_the_full_lp_optimum() -> None:
+    tok, samples, obj, props = reference_case()
+    res = bp.infer_mixture(tok, {k: [v] for k, v in samples.items()}, merges=70)
     assert res.objective == pytest.approx(obj, rel=1e-6, abs=1e-6)
+    assert res.bound == pytest.approx(obj, rel=1e-6, abs=1e-6)
     # The optimum in `a` may not be unique; both must be optimal, and here they agree closely.
     for c, p in zip(samples, props):
         assert res.proportions[c] == pytest.approx(p, abs=0.02)
     assert res.constraints > 0 and res.rounds > 0
+    assert res.status == "Optimal"
+
+
+def test_early_stops_bracket_the_optimum() -> None:
+    """gap / time_limit return a feasible point: its objective is at least the optimum, the
+    lower bound at most, and the status says how far apart they may be."""
+    tok, samples, obj, _ = reference_case()
+    texts = {k: [v] for k, v in samples.items()}
+    loose = bp.infer_mixture(tok, texts, merges=70, gap=0.5)
+    assert loose.bound <= obj * (1 + 1e-6) + 1e-6
+    assert loose.objective >= obj * (1 - 1e-6) - 1e-6
+    assert loose.objective - loose.bound <= 0.5 * loose.objective + 1e-6
+    assert loose.status == "Optimal" or loose.status.startswith("gap: within")
+    assert abs(sum(loose.proportions.values()) - 1) < 1e-9
+    hurried = bp.infer_mixture(tok, texts, merges=70, time_limit=1e-9)
+    assert hurried.status.startswith("time limit: within"), hurried.status
+    assert hurried.rounds == 0 and hurried.bound == 0.0
+    assert hurried.objective >= obj * (1 - 1e-6)
+    with pytest.raises(ValueError, match="gap must be >= 0"):
+        bp.infer_mixture(tok, texts, merges=70, gap=-1.0)
+    with pytest.raises(ValueError, match="time_limit must be positive"):
+        bp.infer_mixture(tok, texts, merges=70, time_limit=0)
 
 
 # ---- reporting, bootstrap, plot ------------------------------------------------------------

@@ -51,6 +51,19 @@ def add_parsers(sub: Any) -> None:
         "--bootstrap", type=int, default=0, help="bootstrap replicates for intervals (default 0)"
     )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument(
+        "--gap",
+        type=float,
+        default=0.0,
+        help="stop within this relative gap of the LP optimum (default 0: exact)",
+    )
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="return the best point found after this many seconds of solving",
+    )
     p.add_argument("--threads", type=int, default=None, help="worker threads (default all)")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="save a bar chart")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -101,6 +114,8 @@ def _run(args: argparse.Namespace) -> int:
                 sample_bytes=args.sample_bytes,
                 bootstrap=args.bootstrap,
                 seed=args.seed,
+                gap=args.gap,
+                time_limit=args.time_limit,
                 num_threads=args.threads,
             )
         if args.plot:

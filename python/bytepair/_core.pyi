@@ -229,4 +229,5 @@ class MixtureAttack:
         tol: float,
         per_step: int,
         max_rows: int,
-    ) -> tuple[bytes, bytes, bytes, bytes]: ...
+        horizon: Optional[int] = ...,
+    ) -> tuple[bytes, bytes, bytes, bytes, float]: ...

@@ -48,8 +48,11 @@ class MixtureResult:
 
     ``proportions``: estimated share of each category in the training data, by bytes (sums to
     1). ``intervals``: bootstrap confidence intervals ``(low, high)`` (None without bootstrap).
-    ``status``: the LP solver's final status. ``constraints``: LP rows added by lazy constraint
-    generation over ``rounds`` solves; ``pair_slacks``: pair slack variables created.
+    ``status``: the LP solver's final status ("Optimal"), or how close to the optimum an early
+    stop (``gap``, ``time_limit``) left it. ``objective``: the total slack at the returned point;
+    ``bound``: the LP's lower bound on the optimum (equal to it when solved exactly).
+    ``constraints``: LP rows added by lazy constraint generation over ``rounds`` solves;
+    ``pair_slacks``: pair slack variables created.
     ``missing_merges``: steps whose merge occurs in no sample (no constraint; if many, the
     samples do not cover the tokenizer's data). ``absent``: per category, how many merges had
     count 0 in its sample. ``timings``: seconds per phase (``count`` = counting + replay in
@@ -70,6 +73,7 @@ class MixtureResult:
     timings: dict[str, float]
     intervals: Optional[dict[str, tuple[float, float]]] = None
     replicates: list[dict[str, float]] = field(default_factory=list)
+    bound: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -83,6 +87,7 @@ class MixtureResult:
             ),
             "status": self.status,
             "objective": self.objective,
+            "bound": self.bound,
             "merges": self.merges,
             "rounds": self.rounds,
             "constraints": self.constraints,
@@ -105,7 +110,8 @@ class MixtureResult:
             lines.append(line)
         t = self.timings
         lines.append(
-            f"status {self.status}; {self.merges} merges, {len(self.missing_merges)} in no "
+            f"status {self.status} (objective {self.objective:.6g}, bound {self.bound:.6g}); "
+            f"{self.merges} merges, {len(self.missing_merges)} in no "
             f"sample; {self.constraints} rows in {self.rounds} rounds; "
             f"count {t.get('count', 0):.2f}s, separate {t.get('separate', 0):.2f}s, "
             f"solve {t.get('solve', 0):.2f}s, total {t.get('total', 0):.2f}s"
@@ -287,11 +293,23 @@ class _Solved:
     proportions: Any
     status: str
     objective: float
+    bound: float
     rounds: int
     constraints: int
     pair_slacks: int
     t_separate: float
     t_solve: float
+
+
+def _horizons(steps: int, first: int, growth: float) -> list[int]:
+    """The merge-list prefixes solved in turn: ``first``, ``first * growth``, ..., ``steps``."""
+    out = []
+    h = max(1, min(first, steps))
+    while h < steps:
+        out.append(h)
+        h = max(h + 1, math.ceil(h * growth))
+    out.append(steps)
+    return out
 
 
 def _solve(
@@ -302,15 +320,37 @@ def _solve(
     per_step: int,
     max_rows: int,
     max_rounds: int,
+    gap: float = 0.0,
     keep_rounds: int = 2,
     pair_cost: float = 1.0,
+    first_horizon: Optional[int] = None,
+    growth: float = 2.0,
+    stage_gap: float = 1e-3,
+    time_limit: Optional[float] = None,
 ) -> _Solved:
-    """Lazy constraint generation. Rows that stay inactive (positive activity, so their slack
-    is basic and deleting them keeps the basis valid) for ``keep_rounds`` solves in a row are
-    deleted from the LP and forgotten by the oracle, which may hand them out again: the LP stays
-    near the size of its binding set instead of growing with every round (a warm dual-simplex
-    iteration costs time in proportion to the rows). Deleting inactive rows leaves the optimum
-    unchanged, so the objective never decreases from round to round."""
+    """Lazy constraint generation with a lower and an upper bound.
+
+    Rows: the oracle (Rust) returns the most violated rows at a point; they are added in bulk
+    and HiGHS re-solves warm (dual simplex). Rows that stay inactive (positive activity, so their
+    slack is basic and deleting them keeps the basis valid) for ``keep_rounds`` solves in a row
+    are deleted and forgotten by the oracle, which may hand them out again: the LP stays near the
+    size of its binding set. Deleting inactive rows leaves the optimum unchanged, so the LP
+    objective (a lower bound on the optimum) never decreases.
+
+    Growth (off by default: it cost rounds in the benchmark, see bench/README.md): the LP is
+    first solved on the first ``first_horizon`` merges (to a relative gap of ``stage_gap``),
+    then on prefixes ``growth`` times longer, up to all merges, each stage starting from the
+    previous one's mixture, pair slacks and rows.
+
+    Bounds: the LP objective is a lower bound on the optimum; each oracle call also returns the
+    excess (the sum over steps of the largest violation), so the LP solution's objective plus
+    its excess is the objective of a feasible point of the full LP (raise every step slack by
+    its step's largest violation): an upper bound. The best such point is kept.
+
+    Stop: when no row at the LP solution is violated beyond ``tol`` (the exact optimum), or,
+    with ``gap`` > 0, when the best point's objective is within ``gap`` (relative) of the lower
+    bound, or after ``time_limit`` seconds (status says so, with the gap reached); the best
+    point is then returned."""
     import numpy as np
 
     highspy = _highspy()
@@ -338,11 +378,14 @@ def _solve(
         np.arange(n, dtype=np.int32),
         np.ones(n),
     )
+    pair_ids: list[int] = []  # pair slack j is LP column n + steps + j
     pair_col: dict[int, int] = {}
+    # The LP solution x and the best point c (a, step slacks, pair slacks in pair_ids order).
     a = np.full(n, 1.0 / n)
     v_step = np.zeros(steps)
-    vp_ids = np.zeros(0, dtype=np.uint32)
-    vp_vals = np.zeros(0, dtype=np.float64)
+    v_pair = np.zeros(0)
+    best: Optional[tuple[Any, Any, Any]] = None
+    best_f = math.inf
     rounds = rows = 0
     row_steps = np.zeros(0, dtype=np.uint32)  # LP row r + 1 is (row_steps[r], row_pairs[r])
     row_pairs = np.zeros(0, dtype=np.uint32)
@@ -350,26 +393,68 @@ def _solve(
     t_sep = t_solve = 0.0
     status = "not solved"
     objective = 0.0
-    while True:
-        t0 = time.perf_counter()
-        s_raw, p_raw, v_raw, d_raw = attack.separate(
-            (a * scale).tolist(),
-            v_step.tobytes(),
-            vp_ids.tobytes(),
-            vp_vals.tobytes(),
-            tol,
-            per_step,
-            max_rows,
+    lower = 0.0  # the LP objective at the current horizon (a lower bound there)
+    lower_valid = False
+    horizons = _horizons(steps, first_horizon or steps, growth)
+    t_begin = time.perf_counter()
+    stage = 0
+    debug = bool(os.environ.get("BYTEPAIR_MIXTURE_DEBUG"))
+
+    def oracle(point: tuple[Any, Any, Any], horizon: int) -> tuple[Any, ...]:
+        pa, ps, pp = point
+        ids = np.asarray(pair_ids, dtype=np.uint32)
+        return tuple(
+            attack.separate(
+                (pa * scale).tolist(),
+                ps.tobytes(),
+                ids.tobytes(),
+                np.ascontiguousarray(pp, dtype=np.float64).tobytes(),
+                tol,
+                per_step,
+                max_rows,
+                horizon,
+            )
         )
+
+    def value(point: tuple[Any, Any, Any], horizon: int, excess: float) -> float:
+        return float(point[1][:horizon].sum() + pair_cost * point[2].sum() + excess)
+
+    while True:
+        horizon = horizons[stage]
+        final = stage + 1 == len(horizons)
+        x = (a, v_step, v_pair)
+        t0 = time.perf_counter()
+        s_raw, p_raw, v_raw, d_raw, excess = oracle(x, horizon)
         t_sep += time.perf_counter() - t0
+        f = value(x, horizon, excess)
+        if f < best_f:
+            best, best_f = x, f
         cut_steps = np.frombuffer(s_raw, dtype=np.uint32)
         k = len(cut_steps)
-        if k == 0:
-            break
+        limit = gap if final else max(gap, stage_gap)
+        close = lower_valid and best_f - lower <= limit * max(best_f, 1e-300)
+        late = time_limit is not None and time.perf_counter() - t_begin > time_limit
+        if late and not final:  # no time left for the growth: go to all merges
+            stage = len(horizons) - 1
+            best, best_f, lower_valid = None, math.inf, False
+            continue
+        out_of_time = final and late
+        if k == 0 or close or out_of_time:
+            if final:
+                if k and best is not None:  # stopped early: the best feasible point
+                    rel = (best_f - lower) / max(best_f, 1e-300)
+                    why = "gap" if close else "time limit"
+                    status = f"{why}: within {rel:.3g} of the optimum"
+                    a, v_step, v_pair = best[0], best[1], best[2]
+                    objective = best_f
+                break
+            stage += 1
+            best, best_f, lower_valid = None, math.inf, False
+            continue
         if rounds >= max_rounds:
             raise RuntimeError(
                 f"lazy constraint generation did not converge in {max_rounds} rounds "
-                f"({rows} rows; still {k} violated); raise max_rounds or tol"
+                f"({rows} rows; still {k} violated); raise max_rounds, tol or gap"
             )
         cut_pairs = np.frombuffer(p_raw, dtype=np.uint32)
         diff = np.frombuffer(d_raw, dtype=np.float64).reshape(k, n) * scale
@@ -388,6 +473,7 @@ def _solve(
             )
             for j, p in enumerate(new):
                 pair_col[p] = base + j
+            pair_ids.extend(new)
         # Row r: sum_i diff[r, i] a_i + v_step + v_pair >= 0, dense in the n category columns
         # (HiGHS drops the zero coefficients).
         pc = np.fromiter((pair_col[int(p)] for p in cut_pairs), dtype=np.int32, count=k)
@@ -406,29 +492,30 @@ def _solve(
         row_pairs = np.concatenate([row_pairs, cut_pairs])
         row_age = np.concatenate([row_age, np.zeros(k, dtype=np.int64)])
         rounds += 1
-        x_prev = a
         t0 = time.perf_counter()
         h.run()
-        t_solve += time.perf_counter() - t0
+        t_round = time.perf_counter() - t0
+        t_solve += t_round
         model_status = h.getModelStatus()
-        if os.environ.get("BYTEPAIR_MIXTURE_DEBUG"):
-            print(
-                f"round {rounds}: +{k} rows (max violation "
-                f"{np.frombuffer(v_raw, dtype=np.float64).max():.3g}), "
-                f"LP {h.getNumRow()} x {h.getNumCol()}, a {np.round(x_prev[:n], 5)}, "
-                f"{h.getInfo().simplex_iteration_count} iterations, "
-                f"{time.perf_counter() - t0:.3f}s",
-                file=sys.stderr,
-            )
         status = h.modelStatusToString(model_status)
         if model_status != highspy.HighsModelStatus.kOptimal:
             raise RuntimeError(
                 f"the mixture LP was not solved to optimality: HiGHS status {status!r} "
                 f"(after {rounds} rounds, {rows} rows)"
             )
-        objective = float(h.getInfo().objective_function_value)  # before the model changes
+        objective = lower = float(h.getInfo().objective_function_value)
+        lower_valid = True
+        if debug:
+            print(
+                f"round {rounds} (horizon {horizon}): +{k} rows "
+                f"(max violation "
+                f"{np.frombuffer(v_raw, dtype=np.float64).max():.3g}), LP {h.getNumRow()} x "
+                f"{h.getNumCol()}, bound {lower:.8g}, best {best_f:.8g}, "
+                f"{h.getInfo().simplex_iteration_count} iterations, {t_round:.3f}s",
+                file=sys.stderr,
+            )
         sol = h.getSolution()
-        x = np.asarray(sol.col_value)
+        xs = np.asarray(sol.col_value)
         activity = np.asarray(sol.row_value)[1:]
         row_age = np.where(activity > tol, row_age + 1, 0)
         drop = np.flatnonzero(row_age >= keep_rounds)
@@ -438,15 +525,18 @@ def _solve(
             keep = np.ones(len(row_age), dtype=bool)
             keep[drop] = False
             row_steps, row_pairs, row_age = row_steps[keep], row_pairs[keep], row_age[keep]
-        a = np.clip(x[:n], 0.0, None)
-        v_step = np.ascontiguousarray(x[n : n + steps])
-        vp_ids = np.fromiter(pair_col.keys(), dtype=np.uint32, count=len(pair_col))
-        vp_vals = np.ascontiguousarray(x[list(pair_col.values())], dtype=np.float64)
-    if rounds == 0:
+        a = np.clip(xs[:n], 0.0, None)
+        v_step = np.clip(xs[n : n + steps], 0.0, None)
+        v_pair = np.clip(xs[n + steps : n + steps + len(pair_ids)], 0.0, None)
+    early = status.startswith(("gap", "time limit"))
+    if rounds == 0 and not early:
         status = "Optimal"  # no row is violated by the uniform mixture with zero slack
     total = a.sum()
     props = a / total if total > 0 else np.full(n, 1.0 / n)
-    return _Solved(props, status, objective, rounds, rows, len(pair_col), t_sep, t_solve)
+    bound = lower if lower_valid else (0.0 if early else objective)
+    return _Solved(
+        props, status, objective, bound, rounds, rows, len(pair_col), t_sep, t_solve
+    )
 
 
 def infer_mixture(
@@ -462,6 +552,8 @@ def infer_mixture(
     per_step: int = 3,
     max_rows: int = 5_000,
     max_rounds: int = 2_000,
+    gap: float = 0.0,
+    time_limit: Optional[float] = None,
     num_threads: Optional[int] = None,
 ) -> MixtureResult:
     """Estimate the proportions (by bytes) of the categories in ``tokenizer``'s training data.
@@ -476,7 +568,11 @@ def infer_mixture(
     resample each category's documents (blank-line separated paragraphs, long ones cut at
     line ends into ~4 KB pieces) for ``confidence`` intervals. ``tol``: separation tolerance
     in counts of a mean-sized sample (default 1000 x the solver's feasibility tolerance);
-    ``per_step`` / ``max_rows``: rows added per step / per round.
+    ``per_step`` / ``max_rows``: rows added per step / per round. ``gap``: stop once the best
+    feasible point found is within this relative gap of the LP's lower bound (0: the exact
+    optimum); ``time_limit``: seconds of solving (per LP, bootstrap replicates included) after
+    which the best point found is returned; either way ``status`` says how far from the optimum
+    it may be and ``bound`` holds the lower bound.
 
     Raises ValueError for an empty category sample, a merge list that cannot be replayed, or
     bad arguments; ImportError when highspy is missing; RuntimeError if the LP is not solved.
@@ -497,6 +593,10 @@ def infer_mixture(
         raise ValueError(f"bootstrap must be >= 0, got {bootstrap}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if not (math.isfinite(gap) and gap >= 0):
+        raise ValueError(f"gap must be >= 0, got {gap}")
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"time_limit must be positive, got {time_limit}")
     tol = 1000 * _FEAS_TOL if tol is None else float(tol)
     if not (math.isfinite(tol) and tol > _FEAS_TOL):
         raise ValueError(
@@ -525,6 +625,8 @@ def infer_mixture(
             per_step=per_step,
             max_rows=max_rows,
             max_rounds=max_rounds,
+            gap=gap,
+            time_limit=time_limit,
         )
         return solved, attack, t_count
 
@@ -552,6 +654,7 @@ def infer_mixture(
         proportions={c: float(p) for c, p in zip(names, solved.proportions)},
         status=solved.status,
         objective=solved.objective,
+        bound=solved.bound,
         merges=attack.steps,
         rounds=solved.rounds,
         constraints=solved.constraints,

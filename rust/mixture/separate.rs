@@ -33,6 +33,8 @@ pub struct SeparateConfig {
     pub tol: f64,
     /// At most this many rows in all (the most violated ones over all steps).
     pub max_rows: usize,
+    /// Only steps `0..horizon` are searched (the LP may be grown over the merge list).
+    pub horizon: usize,
 }
 
 /// A violated constraint: step, global pair id, violation, and per category
@@ -70,7 +72,10 @@ pub fn global_index(attack: &Attack) -> Vec<Vec<(u32, u32)>> {
 
 /// One separation pass. `w[i]` = scaled `a_i / d_i`; `v_step[t]`; `v_pair` = the pair slacks
 /// that exist, as `(global id, value)`; `existing` = rows already in the LP, as `(step, pair)`.
-/// Returns the cuts, most violated first.
+/// Returns the cuts, most violated first, and the excess: the sum over the searched steps of
+/// each step's largest violation over all pairs (rows already in the LP included). Raising
+/// every `v_t` by its step's largest violation makes the point feasible for the full LP, so
+/// the point's objective plus the excess is an upper bound on the optimum.
 #[allow(clippy::too_many_arguments)]
 pub fn separate(
     attack: &Attack,
@@ -80,7 +85,7 @@ pub fn separate(
     v_pair: &[(u32, f64)],
     existing: &FxHashSet<(u32, u32)>,
     cfg: SeparateConfig,
-) -> Vec<Cut> {
+) -> (Vec<Cut>, f64) {
     let g_n = attack.global_pairs.len();
     let cats = &attack.categories;
     let mut vp = vec![0.0f64; g_n];
@@ -116,16 +121,19 @@ pub fn separate(
     };
 
     let mut cuts: Vec<Cut> = Vec::new();
+    let mut excess = 0.0f64;
     let mut aside: Vec<Entry> = Vec::new();
     let mut dirty: Vec<u32> = Vec::new();
     let mut is_dirty = vec![false; g_n];
-    for (t, merge) in attack.merge_global.iter().enumerate() {
+    let horizon = cfg.horizon.min(attack.steps());
+    for (t, merge) in attack.merge_global.iter().enumerate().take(horizon) {
         let vt = v_step.get(t).copied().unwrap_or(0.0).max(0.0);
         if let Some(m) = *merge {
             let cm: Vec<u32> = (0..cats.len()).map(|i| count_of(&cur, i, m)).collect();
             let prio_m: f64 = cm.iter().zip(w).map(|(&c, &wi)| wi * c as f64).sum();
             let cutoff = prio_m + vt + cfg.tol;
             let mut found = 0;
+            let mut first = true;
             aside.clear();
             while found < cfg.per_step {
                 let Some(&top) = heap.peek() else { break };
@@ -139,7 +147,11 @@ pub fn separate(
                 heap.pop();
                 aside.push(top);
                 let g = top.pair;
-                if g == m || existing.contains(&(t as u32, g)) {
+                if g == m {
+                    continue;
+                }
+                let row = existing.contains(&(t as u32, g));
+                if row && !first {
                     continue;
                 }
                 let mut diff = Vec::with_capacity(cats.len());
@@ -150,7 +162,12 @@ pub fn separate(
                     diff.push(d);
                 }
                 let violation = -(lhs + vt + vp[g as usize]);
-                if violation > cfg.tol {
+                if first {
+                    // Entries pop in the order of their violation: this is the step's largest.
+                    excess += violation.max(0.0);
+                    first = false;
+                }
+                if !row && violation > cfg.tol {
                     cuts.push(Cut {
                         step: t as u32,
                         pair: g,
@@ -161,6 +178,9 @@ pub fn separate(
                 }
             }
             heap.extend(aside.drain(..));
+        }
+        if t + 1 == horizon {
+            break; // the state after the last searched step is never looked at
         }
         // ---- apply the changes made by merge t ------------------------------------------
         for (i, c) in cats.iter().enumerate() {
@@ -207,13 +227,14 @@ pub fn separate(
             .then(a.pair.cmp(&b.pair))
     });
     cuts.truncate(cfg.max_rows);
-    cuts
+    (cuts, excess)
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::Trajectory;
     use super::*;
+    use rustc_hash::FxHashMap;
 
     /// Brute force: every (t, p) row, from the full count state at each step.
     #[allow(clippy::needless_range_loop)] // indices into parallel tables read clearest here
@@ -304,31 +325,51 @@ mod tests {
                 per_step: usize::MAX,
                 tol: 1e-9,
                 max_rows: usize::MAX,
+                horizon: usize::MAX,
             };
-            let got = separate(&at, &idx, &w, &v, &[], &FxHashSet::default(), cfg);
+            let (got, excess) = separate(&at, &idx, &w, &v, &[], &FxHashSet::default(), cfg);
             let mut got: Vec<(u32, u32, f64)> =
                 got.iter().map(|c| (c.step, c.pair, c.violation)).collect();
             let mut want = brute(&at, &w, &v, 1e-9);
             got.sort_by_key(|a| (a.0, a.1));
             want.sort_by_key(|a| (a.0, a.1));
             assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
+            let mut worst = FxHashMap::default();
+            for &(t, _, x) in &want {
+                let e = worst.entry(t).or_insert(0.0f64);
+                *e = e.max(x);
+            }
+            let want_excess: f64 = worst.values().sum();
+            assert!(
+                (excess - want_excess).abs() < 1e-9,
+                "{excess} vs {want_excess}"
+            );
+            // A horizon searches only the first steps.
+            let early = SeparateConfig { horizon: 2, ..cfg };
+            let (part, _) = separate(&at, &idx, &w, &v, &[], &FxHashSet::default(), early);
+            let want_part = want.iter().filter(|x| x.0 < 2).count();
+            assert_eq!(part.len(), want_part);
             for (g, x) in got.iter().zip(&want) {
                 assert_eq!((g.0, g.1), (x.0, x.1));
                 assert!((g.2 - x.2).abs() < 1e-9);
             }
             // per-step cap, existing rows skipped, pair slack lowers the violation
             let one = SeparateConfig { per_step: 1, ..cfg };
-            let capped = separate(&at, &idx, &w, &v, &[], &FxHashSet::default(), one);
+            let (capped, _) = separate(&at, &idx, &w, &v, &[], &FxHashSet::default(), one);
             let steps: FxHashSet<u32> = capped.iter().map(|c| c.step).collect();
             assert_eq!(steps.len(), capped.len());
             if let Some(first) = capped.first() {
                 let ex: FxHashSet<(u32, u32)> = [(first.step, first.pair)].into_iter().collect();
-                let again = separate(&at, &idx, &w, &v, &[], &ex, cfg);
+                let (again, excess_again) = separate(&at, &idx, &w, &v, &[], &ex, cfg);
+                assert!(
+                    (excess_again - excess).abs() < 1e-9,
+                    "existing rows still count"
+                );
                 assert!(!again
                     .iter()
                     .any(|c| (c.step, c.pair) == (first.step, first.pair)));
                 let slack = [(first.pair, 1e6)];
-                let none = separate(&at, &idx, &w, &v, &slack, &FxHashSet::default(), cfg);
+                let (none, _) = separate(&at, &idx, &w, &v, &slack, &FxHashSet::default(), cfg);
                 assert!(!none.iter().any(|c| c.pair == first.pair));
             }
         }

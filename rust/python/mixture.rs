@@ -60,6 +60,7 @@ type CutArrays<'py> = (
     Bound<'py, PyBytes>,
     Bound<'py, PyBytes>,
     Bound<'py, PyBytes>,
+    f64,
 );
 
 #[pymethods]
@@ -179,9 +180,12 @@ impl PyMixtureAttack {
     /// `v_step` float64 bytes (`steps`); `vp_ids` uint32 bytes and `vp_values` float64 bytes:
     /// the pair slacks that exist. Returns the new rows as bytes: steps (uint32), pairs
     /// (uint32), violations (float64), and count differences (float64, rows x categories,
-    /// row-major); the rows are remembered and never returned again.
+    /// row-major), and the excess (the sum over steps of each step's largest violation, an
+    /// upper bound on how far the point is from feasible for the full LP); the rows are
+    /// remembered and never returned again. `horizon`: search only
+    /// the first `horizon` steps (default all).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (weights, v_step, vp_ids, vp_values, tol, per_step, max_rows))]
+    #[pyo3(signature = (weights, v_step, vp_ids, vp_values, tol, per_step, max_rows, horizon=None))]
     fn separate<'py>(
         &mut self,
         py: Python<'py>,
@@ -192,6 +196,7 @@ impl PyMixtureAttack {
         tol: f64,
         per_step: usize,
         max_rows: usize,
+        horizon: Option<usize>,
     ) -> PyResult<CutArrays<'py>> {
         let n = self.attack.categories.len();
         if weights.len() != n {
@@ -225,16 +230,17 @@ impl PyMixtureAttack {
             per_step: per_step.max(1),
             tol,
             max_rows: max_rows.max(1),
+            horizon: horizon.unwrap_or(usize::MAX),
         };
         let Self {
             attack,
             index,
             existing,
         } = self;
-        let cuts = py.detach(|| {
-            let cuts = mixture::separate(attack, index, &weights, &v_step, &vp, existing, cfg);
-            existing.extend(cuts.iter().map(|c| (c.step, c.pair)));
-            cuts
+        let (cuts, excess) = py.detach(|| {
+            let out = mixture::separate(attack, index, &weights, &v_step, &vp, existing, cfg);
+            existing.extend(out.0.iter().map(|c| (c.step, c.pair)));
+            out
         });
         let steps: Vec<u32> = cuts.iter().map(|c| c.step).collect();
         let pairs: Vec<u32> = cuts.iter().map(|c| c.pair).collect();
@@ -245,6 +251,7 @@ impl PyMixtureAttack {
             to_bytes(py, &pairs, u32::to_ne_bytes),
             to_bytes(py, &viol, f64::to_ne_bytes),
             to_bytes(py, &diff, f64::to_ne_bytes),
+            excess,
         ))
     }
 }
