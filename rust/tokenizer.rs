@@ -295,10 +295,19 @@ impl Tokenizer {
                 .map(|t| self.encode(t.as_ref(), allowed, disallowed, 1))
                 .collect();
         }
+        let few = texts.len() < threads * 4;
+        if few && texts.iter().any(|t| t.as_ref().len() >= PARALLEL_MIN_BYTES) {
+            // A few large texts: each is cut into chunks for the threads instead (one text per
+            // thread would leave threads idle, e.g. a batch of one).
+            return texts
+                .iter()
+                .map(|t| self.encode(t.as_ref(), allowed, disallowed, threads))
+                .collect();
+        }
         pool::install(threads, || {
             texts
                 .par_iter()
-                .with_min_len(4)
+                .with_min_len(if few { 1 } else { 4 })
                 .map(|t| self.encode(t.as_ref(), allowed, disallowed, 1))
                 .collect()
         })?
