@@ -322,17 +322,31 @@ impl Tokenizer {
         disallowed: &FxHashSet<&str>,
         threads: usize,
     ) -> Result<(Vec<TokenId>, Vec<i64>)> {
-        let per_text = self.encode_batch(texts, allowed, disallowed, threads)?;
+        let few_large = threads > 1
+            && texts.len() < threads * 4
+            && texts.iter().any(|t| t.as_ref().len() >= PARALLEL_MIN_BYTES);
+        // Parts per text, so a large text encoded in chunks is copied once, into `ids`.
+        let per_text: Vec<Vec<Vec<TokenId>>> = if few_large {
+            texts
+                .iter()
+                .map(|t| self.encode_parts(t.as_ref(), allowed, disallowed, threads))
+                .collect::<Result<_>>()?
+        } else {
+            self.encode_batch(texts, allowed, disallowed, threads)?
+                .into_iter()
+                .map(|v| vec![v])
+                .collect()
+        };
         let mut offsets = Vec::with_capacity(per_text.len() + 1);
         offsets.push(0i64);
         let mut total = 0usize;
-        for v in &per_text {
-            total += v.len();
+        for parts in &per_text {
+            total += parts.iter().map(Vec::len).sum::<usize>();
             offsets.push(total as i64);
         }
         let mut ids = Vec::with_capacity(total);
-        for v in per_text {
-            ids.extend_from_slice(&v);
+        for part in per_text.iter().flatten() {
+            ids.extend_from_slice(part);
         }
         Ok((ids, offsets))
     }

@@ -9,7 +9,7 @@
 //! end.
 
 use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -167,6 +167,69 @@ impl PyTokenizer {
     }
 }
 
+/// The layout of CPython's `PyListObject` in the interpreters this module supports (3.10 to 3.14,
+/// GIL builds, the only ones that load abi3 modules): `PyObject_VAR_HEAD`, then the item array
+/// and its capacity (`Include/cpython/listobject.h`; unchanged since Python 3.0).
+#[repr(C)]
+struct ListHead {
+    _ob_refcnt: isize,
+    ob_type: *mut pyo3::ffi::PyTypeObject,
+    ob_size: isize,
+    ob_item: *mut *mut pyo3::ffi::PyObject,
+    allocated: isize,
+}
+
+/// Whether list items may be written directly through [`ListHead`] (what `PyList_SET_ITEM`
+/// does; the limited API only has the `PyList_SetItem` call, whose checks and call cost ~1.5 ms
+/// per MB of English). Decided once per process: CPython 3.10-3.14, and a two-item list built
+/// with `PyList_SetItem` reads back through the layout as the same size and items. Otherwise
+/// (another interpreter or version) every item goes through `PyList_SetItem`.
+fn list_layout_known(py: Python<'_>) -> bool {
+    static KNOWN: OnceLock<bool> = OnceLock::new();
+    *KNOWN.get_or_init(|| {
+        let v = py.version_info();
+        let cpython = py
+            .import("sys")
+            .and_then(|sys| sys.getattr("implementation"))
+            .and_then(|i| i.getattr("name"))
+            .and_then(|n| n.extract::<String>())
+            .is_ok_and(|n| n == "cpython");
+        if !cpython || (v.major, v.minor) < (3, 10) || (v.major, v.minor) > (3, 14) {
+            return false;
+        }
+        let (a, b) = (
+            py.None(),
+            pyo3::types::PyTuple::empty(py).into_any().unbind(),
+        );
+        // SAFETY: GIL held. `PyList_New(2)` gives a new list (checked for NULL); each
+        // `PyList_SetItem` steals a new reference we take first. Reading the first 40 bytes of
+        // a list object is in bounds in every CPython (a `PyListObject` is at least that
+        // large), and in the versions admitted above they are a `ListHead`, so `ob_item` points
+        // at `allocated >= 2` slots; the readback only confirms it. The list is released with
+        // `Py_DecRef`, which releases its items.
+        unsafe {
+            let list = pyo3::ffi::PyList_New(2);
+            if list.is_null() {
+                pyo3::ffi::PyErr_Clear();
+                return false;
+            }
+            pyo3::ffi::Py_IncRef(a.as_ptr());
+            pyo3::ffi::PyList_SetItem(list, 0, a.as_ptr());
+            pyo3::ffi::Py_IncRef(b.as_ptr());
+            pyo3::ffi::PyList_SetItem(list, 1, b.as_ptr());
+            let head = &*list.cast::<ListHead>();
+            let ok = head.ob_size == 2
+                && head.ob_type == pyo3::ffi::Py_TYPE(list)
+                && head.allocated >= 2
+                && !head.ob_item.is_null()
+                && *head.ob_item == a.as_ptr()
+                && *head.ob_item.add(1) == b.as_ptr();
+            pyo3::ffi::Py_DecRef(list);
+            ok
+        }
+    })
+}
+
 fn new_int(py: Python<'_>, i: u32) -> Py<PyAny> {
     let Ok(o) = i.into_pyobject(py);
     o.into_any().unbind()
@@ -249,11 +312,26 @@ fn fill_list<'py>(
             parts.iter().for_each(|p| drop_refs(ints, p));
             return Err(PyErr::fetch(py));
         }
-        let mut k = 0;
-        for part in parts {
-            for &i in *part {
-                pyo3::ffi::PyList_SetItem(list, k, ints[i as usize].as_ptr());
-                k += 1;
+        if list_layout_known(py) {
+            // SAFETY (in addition to the above): `list_layout_known` established that lists of
+            // this interpreter are `ListHead`s, so `ob_item` points at the `n` slots `PyList_New`
+            // allocated (NULL so far); writing slot k is what `PyList_SET_ITEM` does, and the
+            // reference it takes over is the one `add_refs` took. Nothing else sees the list yet.
+            let items = (*list.cast::<ListHead>()).ob_item;
+            let mut k = 0;
+            for part in parts {
+                for &i in *part {
+                    *items.add(k) = ints[i as usize].as_ptr();
+                    k += 1;
+                }
+            }
+        } else {
+            let mut k = 0;
+            for part in parts {
+                for &i in *part {
+                    pyo3::ffi::PyList_SetItem(list, k, ints[i as usize].as_ptr());
+                    k += 1;
+                }
             }
         }
         Ok(Bound::from_owned_ptr(py, list).cast_into_unchecked())
