@@ -586,13 +586,7 @@ mod tests {
 
     #[test]
     fn random_batches_match_naive() {
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut rnd = |m: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % m
-        };
+        let mut rnd = crate::test_rng(0x2545_F491_4F6C_DD1D);
         for round in 0..300 {
             let n_seq = 1 + rnd(6) as usize;
             let seqs: Vec<(Vec<u32>, Vec<bool>)> = (0..n_seq)

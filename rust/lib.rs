@@ -31,3 +31,14 @@ pub use tokenizer::Tokenizer;
 
 #[cfg(feature = "python")]
 mod python;
+
+/// Deterministic xorshift generator for tests: `rng(m)` is uniform-ish in `0..m`.
+#[cfg(test)]
+pub(crate) fn test_rng(mut x: u64) -> impl FnMut(u64) -> u64 {
+    move |m| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    }
+}

@@ -296,7 +296,7 @@ impl Tokenizer {
                 .collect();
         }
         let few = texts.len() < threads * 4;
-        if few && texts.iter().any(|t| t.as_ref().len() >= PARALLEL_MIN_BYTES) {
+        if few_large(texts, threads) {
             // A few large texts: each is cut into chunks for the threads instead (one text per
             // thread would leave threads idle, e.g. a batch of one).
             return texts
@@ -322,11 +322,8 @@ impl Tokenizer {
         disallowed: &FxHashSet<&str>,
         threads: usize,
     ) -> Result<(Vec<TokenId>, Vec<i64>)> {
-        let few_large = threads > 1
-            && texts.len() < threads * 4
-            && texts.iter().any(|t| t.as_ref().len() >= PARALLEL_MIN_BYTES);
         // Parts per text, so a large text encoded in chunks is copied once, into `ids`.
-        let per_text: Vec<Vec<Vec<TokenId>>> = if few_large {
+        let per_text: Vec<Vec<Vec<TokenId>>> = if few_large(texts, threads) {
             texts
                 .iter()
                 .map(|t| self.encode_parts(t.as_ref(), allowed, disallowed, threads))
@@ -453,6 +450,14 @@ pub const MARK_SPECIAL: u8 = 2;
 
 /// Texts smaller than this are not cut for parallel encoding (thread hand-off costs more).
 const PARALLEL_MIN_BYTES: usize = 1 << 20;
+
+/// Whether a batch has too few texts to spread over `threads` (fewer than 4 per thread: the
+/// parallel loop takes them in runs of 4) and a text large enough to be cut into chunks instead.
+fn few_large<S: AsRef<str>>(texts: &[S], threads: usize) -> bool {
+    threads > 1
+        && texts.len() < threads * 4
+        && texts.iter().any(|t| t.as_ref().len() >= PARALLEL_MIN_BYTES)
+}
 
 /// A part of a text: ordinary text, or the id of an allowed special token.
 enum Segment<'a> {

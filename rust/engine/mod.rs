@@ -725,13 +725,7 @@ mod tests {
 
     #[test]
     fn tracking_threshold_is_exact() {
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut rnd = |m: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % m
-        };
+        let mut rnd = crate::test_rng(0x2545_F491_4F6C_DD1D);
         for round in 0..40 {
             let seqs: Vec<(Vec<u32>, u64)> = (0..25)
                 .map(|_| {
@@ -762,13 +756,7 @@ mod tests {
     #[test]
     fn random_merge_sequences_match_naive() {
         // Deterministic pseudo-random sequences over a tiny alphabet (many overlaps).
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut rnd = |m: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % m
-        };
+        let mut rnd = crate::test_rng(0x9E37_79B9_7F4A_7C15);
         for _ in 0..30 {
             let seqs: Vec<(Vec<u32>, u64)> = (0..20)
                 .map(|_| {
