@@ -52,10 +52,7 @@ impl PyTokenizer {
             let ids = parts.iter().flat_map(|p| p.iter());
             return PyList::new(py, ids.map(|&i| new_int(py, i)));
         }
-        let mut counts = Vec::new();
-        for p in parts {
-            add_refs(py, ints, p, &mut counts);
-        }
+        add_refs(py, ints, parts, &mut Vec::new());
         fill_list(py, ints, parts)
     }
 
@@ -75,18 +72,8 @@ impl PyTokenizer {
                 .collect::<PyResult<Vec<_>>>()?;
             return PyList::new(py, lists);
         }
-        let total: usize = all.iter().map(Vec::len).sum();
-        let mut counts = Vec::new();
-        if total >= ints.len() / 8 {
-            for ids in all {
-                count(ints, ids, &mut counts);
-            }
-            take_counted_refs(py, ints, &mut counts);
-        } else {
-            for ids in all {
-                add_refs(py, ints, ids, &mut counts);
-            }
-        }
+        let slices: Vec<&[u32]> = all.iter().map(Vec::as_slice).collect();
+        add_refs(py, ints, &slices, &mut Vec::new());
         let mut lists = Vec::with_capacity(all.len());
         for (k, ids) in all.iter().enumerate() {
             match fill_list(py, ints, &[ids]) {
@@ -137,7 +124,7 @@ impl PyTokenizer {
                 let Some((k, ids)) = next else { break };
                 let counted = all_in_range && in_range(&ids, ints);
                 if counted {
-                    add_refs(py, ints, &ids, &mut counts);
+                    add_refs(py, ints, &[&ids], &mut counts);
                 }
                 all_in_range = counted;
                 parts.push((k, ids, counted));
@@ -239,42 +226,33 @@ fn in_range(ids: &[u32], ints: &[Py<PyAny>]) -> bool {
     ids.iter().all(|&i| (i as usize) < ints.len())
 }
 
-/// Take one new reference to `ints[i]` for every id `i` of `ids` (all in range).
+/// Take one new reference to `ints[i]` for every id `i` of `parts` (all in range).
 ///
 /// Why per distinct id: one increment per token touches the int object of every token, a cache
-/// miss each on a 100k-200k-entry vocabulary (~4 ms per MB of English); the histogram stays in
-/// cache and each object is touched once. Short lists increment directly. `counts` is scratch
-/// (all zero between calls).
-fn add_refs(py: Python<'_>, ints: &[Py<PyAny>], ids: &[u32], counts: &mut Vec<u32>) {
-    if ids.len() >= ints.len() / 8 {
-        count(ints, ids, counts);
-        take_counted_refs(py, ints, counts);
+/// miss each on a 100k-200k-entry vocabulary (~4 ms per MB of English); a histogram of the ids
+/// stays in cache and each object is touched once. Few ids are incremented directly. `counts` is
+/// scratch (all zero between calls).
+fn add_refs(_py: Python<'_>, ints: &[Py<PyAny>], parts: &[&[u32]], counts: &mut Vec<u32>) {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    if total >= ints.len() / 8 {
+        counts.resize(ints.len(), 0);
+        for &i in parts.iter().flat_map(|p| p.iter()) {
+            counts[i as usize] += 1;
+        }
+        for (o, c) in ints.iter().zip(counts.iter_mut()) {
+            for _ in 0..*c {
+                // SAFETY: the GIL is held (`_py`) and `ints` keeps the object alive; `Py_IncRef`
+                // takes one more reference to it.
+                unsafe { pyo3::ffi::Py_IncRef(o.as_ptr()) };
+            }
+            *c = 0;
+        }
     } else {
-        for &i in ids {
-            // SAFETY: the GIL is held (`py`), and `ints[i]` (in range: checked by the callers)
+        for &i in parts.iter().flat_map(|p| p.iter()) {
+            // SAFETY: the GIL is held (`_py`), and `ints[i]` (in range: checked by the callers)
             // is kept alive by `ints`; `Py_IncRef` takes one more reference to it.
             unsafe { pyo3::ffi::Py_IncRef(ints[i as usize].as_ptr()) };
         }
-    }
-}
-
-/// Add the occurrences of each id of `ids` (all in range) to `counts`.
-fn count(ints: &[Py<PyAny>], ids: &[u32], counts: &mut Vec<u32>) {
-    counts.resize(ints.len(), 0);
-    for &i in ids {
-        counts[i as usize] += 1;
-    }
-}
-
-/// Take `counts[i]` new references to `ints[i]` for every i, and zero `counts`.
-fn take_counted_refs(_py: Python<'_>, ints: &[Py<PyAny>], counts: &mut [u32]) {
-    for (o, c) in ints.iter().zip(counts.iter_mut()) {
-        for _ in 0..*c {
-            // SAFETY: the GIL is held (`_py`) and `ints` keeps the object alive; `Py_IncRef`
-            // takes one more reference to it.
-            unsafe { pyo3::ffi::Py_IncRef(o.as_ptr()) };
-        }
-        *c = 0;
     }
 }
 
