@@ -189,11 +189,17 @@ impl Tokenizer {
         disallowed: &FxHashSet<&str>,
         threads: usize,
     ) -> Result<Vec<TokenId>> {
-        let mut parts = self.encode_parts(text, allowed, disallowed, threads)?;
-        if parts.len() == 1 {
-            return Ok(parts.pop().unwrap_or_default());
+        self.check_disallowed(text, disallowed)?;
+        if self.one_part(text, threads) {
+            // (the common case of batches of short texts: no part bookkeeping)
+            return self.encode_with_specials(text, allowed);
         }
-        Ok(parts.concat())
+        Ok(self.collect_parts(text, allowed, threads)?.concat())
+    }
+
+    /// Whether `encode(text, .., threads)` encodes the text in one piece (not in parallel chunks).
+    fn one_part(&self, text: &str, threads: usize) -> bool {
+        threads <= 1 || text.len() < PARALLEL_MIN_BYTES || !self.chunkable()
     }
 
     /// [`Self::encode`] as consecutive parts whose concatenation is the encoding (one part unless
@@ -206,8 +212,19 @@ impl Tokenizer {
         disallowed: &FxHashSet<&str>,
         threads: usize,
     ) -> Result<Vec<Vec<TokenId>>> {
+        self.check_disallowed(text, disallowed)?;
+        self.collect_parts(text, allowed, threads)
+    }
+
+    /// [`Self::encode_parts`] without the disallowed-token check.
+    fn collect_parts(
+        &self,
+        text: &str,
+        allowed: &FxHashSet<&str>,
+        threads: usize,
+    ) -> Result<Vec<Vec<TokenId>>> {
         let parts = std::sync::Mutex::new(Vec::new());
-        let n = self.encode_parts_with(text, allowed, disallowed, threads, |k, ids| {
+        let n = self.parts_with(text, allowed, threads, |k, ids| {
             parts
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -234,7 +251,18 @@ impl Tokenizer {
         each: impl Fn(usize, Vec<TokenId>) + Sync,
     ) -> Result<usize> {
         self.check_disallowed(text, disallowed)?;
-        if threads <= 1 || text.len() < PARALLEL_MIN_BYTES || !self.chunkable() {
+        self.parts_with(text, allowed, threads, each)
+    }
+
+    /// [`Self::encode_parts_with`] without the disallowed-token check.
+    fn parts_with(
+        &self,
+        text: &str,
+        allowed: &FxHashSet<&str>,
+        threads: usize,
+        each: impl Fn(usize, Vec<TokenId>) + Sync,
+    ) -> Result<usize> {
+        if self.one_part(text, threads) {
             each(0, self.encode_with_specials(text, allowed)?);
             return Ok(1);
         }

@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use rustc_hash::FxHashSet;
 
@@ -180,12 +181,13 @@ impl PyTokenizer {
             .map_err(to_py)
     }
 
-    /// Encode many texts in parallel (GIL released).
+    /// Encode many texts in parallel (GIL released). The texts are borrowed as the strs' UTF-8
+    /// (`PyBackedStr`), not copied.
     #[pyo3(signature = (texts, allowed=Vec::new(), disallowed=Vec::new(), num_threads=None))]
     fn encode_batch<'py>(
         &self,
         py: Python<'py>,
-        texts: Vec<String>,
+        texts: Vec<PyBackedStr>,
         allowed: Vec<String>,
         disallowed: Vec<String>,
         num_threads: Option<usize>,
@@ -204,7 +206,7 @@ impl PyTokenizer {
     fn encode_batch_flat<'py>(
         &self,
         py: Python<'py>,
-        texts: Vec<String>,
+        texts: Vec<PyBackedStr>,
         allowed: Vec<String>,
         disallowed: Vec<String>,
         num_threads: Option<usize>,
