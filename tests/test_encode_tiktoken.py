@@ -8,6 +8,7 @@ tiktoken is loaded offline from the same files.
 
 from __future__ import annotations
 
+import gc
 import sys
 import unicodedata
 from functools import cache
@@ -149,6 +150,16 @@ def test_parallel_list_with_specials_and_reference_counts() -> None:
     assert sys.getrefcount(probe) - before == sum(ids.count(probe) for ids in want_batch)
     del batch
     assert sys.getrefcount(probe) == before
+    # the cyclic GC, paused while the lists are built, is left as it was found
+    assert gc.isenabled()
+    bp.encode_batch(paras[:3])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        bp.encode_batch(paras[:3])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 EDGE_CASES = [
