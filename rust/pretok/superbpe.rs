@@ -123,21 +123,7 @@ mod tests {
     }
 
     fn compare(text: &str) -> Result<(), String> {
-        let (a, b) = (fast(text), slow(text));
-        if a == b {
-            return Ok(());
-        }
-        let i = a
-            .iter()
-            .zip(&b)
-            .position(|(x, y)| x != y)
-            .unwrap_or(a.len().min(b.len()));
-        let lo = i.saturating_sub(2);
-        Err(format!(
-            "first difference at piece {i}\n  scanner: {:?}\n  regex:   {:?}",
-            &a[lo..(i + 3).min(a.len())],
-            &b[lo..(i + 3).min(b.len())]
-        ))
+        testutil::compare_pieces("superbpe", text, &fast(text), &slow(text))
     }
 
     #[track_caller]

@@ -70,20 +70,29 @@ impl Preset {
 /// `Ok` if the scanner and the regex give the same pieces, else a description of the first
 /// difference.
 pub(crate) fn compare(p: Preset, text: &str) -> Result<(), String> {
-    let fast = p.fast(text);
-    let slow = p.slow(text);
+    compare_pieces(&format!("{p:?}"), text, &p.fast(text), &p.slow(text))
+}
+
+/// `Ok` if the scanner's pieces `fast` equal the regex's `slow`, else a message naming the
+/// first differing piece (with its byte offset) and its neighbours on both sides.
+pub(crate) fn compare_pieces(
+    label: &str,
+    text: &str,
+    fast: &[&str],
+    slow: &[&str],
+) -> Result<(), String> {
     if fast == slow {
         return Ok(());
     }
     let i = fast
         .iter()
-        .zip(&slow)
+        .zip(slow)
         .position(|(a, b)| a != b)
         .unwrap_or(fast.len().min(slow.len()));
     let offset: usize = slow[..i].iter().map(|s| s.len()).sum();
     let lo = i.saturating_sub(3);
     Err(format!(
-        "{p:?}: first difference at piece {i} (byte {offset}) of {} bytes\n  scanner: {:?}\n  regex:   {:?}",
+        "{label}: first difference at piece {i} (byte {offset}) of {} bytes\n  scanner: {:?}\n  regex:   {:?}",
         text.len(),
         &fast[lo..(i + 3).min(fast.len())],
         &slow[lo..(i + 3).min(slow.len())],
