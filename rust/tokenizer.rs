@@ -350,30 +350,37 @@ impl Tokenizer {
         disallowed: &FxHashSet<&str>,
         threads: usize,
     ) -> Result<(Vec<TokenId>, Vec<i64>)> {
-        // Parts per text, so a large text encoded in chunks is copied once, into `ids`.
-        let per_text: Vec<Vec<Vec<TokenId>>> = if few_large(texts, threads) {
-            texts
-                .iter()
-                .map(|t| self.encode_parts(t.as_ref(), allowed, disallowed, threads))
-                .collect::<Result<_>>()?
-        } else {
-            self.encode_batch(texts, allowed, disallowed, threads)?
-                .into_iter()
-                .map(|v| vec![v])
-                .collect()
-        };
-        let mut offsets = Vec::with_capacity(per_text.len() + 1);
-        offsets.push(0i64);
-        let mut total = 0usize;
-        for parts in &per_text {
-            total += parts.iter().map(Vec::len).sum::<usize>();
-            offsets.push(total as i64);
-        }
-        let mut ids = Vec::with_capacity(total);
+        let per_text = self.encode_batch_parts(texts, allowed, disallowed, threads)?;
+        let offsets = part_offsets(&per_text);
+        let mut ids = Vec::with_capacity(offsets.last().map_or(0, |&n| n as usize));
         for part in per_text.iter().flatten() {
             ids.extend_from_slice(part);
         }
         Ok((ids, offsets))
+    }
+
+    /// `encode_batch` with each text's ids as consecutive parts (one part unless a large text
+    /// was encoded in parallel chunks), for a caller that copies them into a buffer of its own
+    /// anyway (`encode_batch_numpy` writes them straight into the array's bytes).
+    pub fn encode_batch_parts<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        allowed: &FxHashSet<&str>,
+        disallowed: &FxHashSet<&str>,
+        threads: usize,
+    ) -> Result<Vec<Vec<Vec<TokenId>>>> {
+        if few_large(texts, threads) {
+            texts
+                .iter()
+                .map(|t| self.encode_parts(t.as_ref(), allowed, disallowed, threads))
+                .collect()
+        } else {
+            Ok(self
+                .encode_batch(texts, allowed, disallowed, threads)?
+                .into_iter()
+                .map(|v| vec![v])
+                .collect())
+        }
     }
 
     /// `encode(text, allowed, disallowed, 1)` plus one mark per token: [`MARK_PIECE`] on the
@@ -491,4 +498,16 @@ fn few_large<S: AsRef<str>>(texts: &[S], threads: usize) -> bool {
 enum Segment<'a> {
     Text(&'a str),
     Special(TokenId),
+}
+
+/// Offsets of the texts' ids in the concatenation of `per_text` (`len = per_text.len() + 1`).
+pub fn part_offsets(per_text: &[Vec<Vec<TokenId>>]) -> Vec<i64> {
+    let mut offsets = Vec::with_capacity(per_text.len() + 1);
+    offsets.push(0i64);
+    let mut total = 0usize;
+    for parts in per_text {
+        total += parts.iter().map(Vec::len).sum::<usize>();
+        offsets.push(total as i64);
+    }
+    offsets
 }

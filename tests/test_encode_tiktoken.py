@@ -162,6 +162,33 @@ def test_parallel_list_with_specials_and_reference_counts() -> None:
         gc.enable()
 
 
+def test_parallel_list_is_an_ordinary_list() -> None:
+    """With threads, a large text's list is filled part by part into an item array that the list
+    takes over, grown when the text has more tokens than guessed (CJK: ~1 per 1.5 bytes) and
+    trimmed at the end. The result must behave as any list: equal ids, references given back on
+    `del`, and append / pop / slicing / sorting that work."""
+    tt, bp = pair("cl100k_base")
+    cjk = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(400_000))  # 1.2 MB
+    want = tt.encode_ordinary(cjk)
+    assert len(want) > len(cjk.encode("utf-8")) // 4  # more than the first guess holds
+    ids = bp.encode(cjk, disallowed_special=(), num_threads=2)
+    assert ids == want
+    probe = ids[len(ids) // 2]
+    before = sys.getrefcount(probe)
+    again = bp.encode(cjk, disallowed_special=(), num_threads=2)
+    assert sys.getrefcount(probe) - before == want.count(probe)
+    # the unused tail of the array was given back
+    assert sys.getsizeof(again) < sys.getsizeof([]) + 8 * (len(again) + len(again) // 8 + 1024)
+    again.append(-1)
+    again.extend(range(3))
+    assert again[-4:] == [-1, 0, 1, 2] and again.pop() == 2
+    assert again[: len(want)] == want and sorted(again)[0] == -1
+    del again[len(want) :]
+    assert again == want
+    del again
+    assert sys.getrefcount(probe) == before
+
+
 EDGE_CASES = [
     "",
     " ",
@@ -281,6 +308,10 @@ def test_decode_batch_and_invalid_ids(name: str) -> None:
     assert bp.decode_batch([tt.encode(t) for t in texts]) == texts
     ids, offsets = bp.encode_batch_numpy(texts)
     assert bp.decode_batch([ids[offsets[i] : offsets[i + 1]] for i in range(len(texts))]) == texts
+    # the arrays are the caller's: writable, not views of an immutable buffer
+    assert ids.flags.writeable and offsets.flags.writeable
+    ids[0] = ids[1]
+    offsets[-1] += 0
     for bad in ([bp.vocab_size + 5], [-1], [2**40], [1, 2, 10**9]):
         with pytest.raises(ValueError, match="invalid token id"):
             bp.decode(bad)

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple};
 use rustc_hash::FxHashSet;
 
 use crate::count::{self, Chunk, Utf8Errors};
@@ -201,7 +201,9 @@ impl PyTokenizer {
     }
 
     /// `encode_batch` flattened: (ids as native-endian uint32 bytes, offsets as native-endian
-    /// int64 bytes, `len(texts) + 1` of them). No Python object per token.
+    /// int64 bytes, `len(texts) + 1` of them), each in a `bytearray` (so the numpy arrays made
+    /// on them are writable). No Python object per token; the ids are copied once, from the
+    /// encoder's parts into the buffer.
     #[pyo3(signature = (texts, allowed=Vec::new(), disallowed=Vec::new(), num_threads=None))]
     fn encode_batch_flat<'py>(
         &self,
@@ -210,19 +212,25 @@ impl PyTokenizer {
         allowed: Vec<String>,
         disallowed: Vec<String>,
         num_threads: Option<usize>,
-    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+    ) -> PyResult<(Bound<'py, PyByteArray>, Bound<'py, PyByteArray>)> {
         let t = &self.inner;
         let n = threads(num_threads);
-        let (ids, offsets) = py
-            .detach(|| t.encode_batch_flat(&texts, &set(&allowed), &set(&disallowed), n))
+        let per_text = py
+            .detach(|| t.encode_batch_parts(&texts, &set(&allowed), &set(&disallowed), n))
             .map_err(to_py)?;
-        let ids = PyBytes::new_with(py, ids.len() * 4, |buf| {
-            for (b, id) in buf.chunks_exact_mut(4).zip(&ids) {
-                b.copy_from_slice(&id.to_ne_bytes());
-            }
+        let offsets = crate::tokenizer::part_offsets(&per_text);
+        let total = offsets.last().map_or(0, |&n| n as usize);
+        let ids = PyByteArray::new_with(py, total * 4, |buf| {
+            // (the copy needs no Python: other threads may run meanwhile)
+            py.detach(|| {
+                let slots = buf.chunks_exact_mut(4);
+                for (b, id) in slots.zip(per_text.iter().flatten().flatten()) {
+                    b.copy_from_slice(&id.to_ne_bytes());
+                }
+            });
             Ok(())
         })?;
-        let offsets = PyBytes::new_with(py, offsets.len() * 8, |buf| {
+        let offsets = PyByteArray::new_with(py, offsets.len() * 8, |buf| {
             for (b, o) in buf.chunks_exact_mut(8).zip(&offsets) {
                 b.copy_from_slice(&o.to_ne_bytes());
             }
