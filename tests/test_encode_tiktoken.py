@@ -163,21 +163,20 @@ def test_parallel_list_with_specials_and_reference_counts() -> None:
 
 
 def test_parallel_list_is_an_ordinary_list() -> None:
-    """With threads, a large text's list is filled part by part into an item array that the list
-    takes over, grown when the text has more tokens than guessed (CJK: ~1 per 1.5 bytes) and
-    trimmed at the end. The result must behave as any list: equal ids, references given back on
-    `del`, and append / pop / slicing / sorting that work."""
+    """With threads, a large text's list is built from parts whose references were taken while
+    other parts were still being encoded (its item array written directly). On text with more
+    tokens than bytes / 4 (CJK), the result must behave as any list: equal ids, a size that is
+    its length, references given back on `del`, and append / pop / slicing / sorting."""
     tt, bp = pair("cl100k_base")
     cjk = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(400_000))  # 1.2 MB
     want = tt.encode_ordinary(cjk)
-    assert len(want) > len(cjk.encode("utf-8")) // 4  # more than the first guess holds
+    assert len(want) > len(cjk.encode("utf-8")) // 4
     ids = bp.encode(cjk, disallowed_special=(), num_threads=2)
     assert ids == want
     probe = ids[len(ids) // 2]
     before = sys.getrefcount(probe)
     again = bp.encode(cjk, disallowed_special=(), num_threads=2)
     assert sys.getrefcount(probe) - before == want.count(probe)
-    # the unused tail of the array was given back
     assert sys.getsizeof(again) < sys.getsizeof([]) + 8 * (len(again) + len(again) // 8 + 1024)
     again.append(-1)
     again.extend(range(3))
