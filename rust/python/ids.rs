@@ -5,15 +5,16 @@
 //! references are counted per distinct id from a histogram (see `add_refs`), so the int objects
 //! are touched once each instead of once per token. With several threads on one large text the
 //! calling thread counts the references of each part as soon as a worker finishes it, while the
-//! other parts are still being encoded (`encode_streamed`); only the list itself is filled at the
-//! end.
+//! other parts are still being encoded (`encode_streamed`); the list's item array is then filled
+//! by all the threads, GIL released (`fill_list_parallel`).
 
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
+use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 
 use super::{to_py, PyTokenizer};
@@ -165,6 +166,9 @@ impl PyTokenizer {
         let slices: Vec<&[u32]> = parts.iter().map(|p| p.1.as_slice()).collect();
         if !all_in_range {
             return self.id_list_parts(py, &slices);
+        }
+        if list_layout_known(py) {
+            return fill_list_parallel(py, ints, &slices, threads);
         }
         fill_list(py, ints, &slices)
     }
@@ -328,6 +332,103 @@ fn fill_list<'py>(
                 }
             }
         }
+        Ok(Bound::from_owned_ptr(py, list).cast_into_unchecked())
+    }
+}
+
+/// [`fill_list`] with the item array written by `threads` threads, GIL released: for the
+/// parallel `encode` of a large text this is the part of the list building left after the
+/// last part arrives (a fresh array of 8 bytes per token, whose pages fault on first write).
+/// Only when `list_layout_known`: the array is a `PyMem` block that a new empty list takes over.
+fn fill_list_parallel<'py>(
+    py: Python<'py>,
+    ints: &[Py<PyAny>],
+    parts: &[&[u32]],
+    threads: usize,
+) -> PyResult<Bound<'py, PyList>> {
+    /// The array's address, shared by the filling threads (each writes disjoint slots).
+    #[derive(Clone, Copy)]
+    struct Slots(*mut *mut pyo3::ffi::PyObject);
+    // SAFETY: the block is written only by the fill below, each slot by exactly one thread,
+    // and read only after all of them are joined; nothing else knows the address.
+    unsafe impl Send for Slots {}
+    unsafe impl Sync for Slots {}
+    impl Slots {
+        /// (a method, so closures capture the `Sync` wrapper, not the raw pointer inside it)
+        fn base(self) -> *mut *mut pyo3::ffi::PyObject {
+            self.0
+        }
+    }
+
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let size = std::mem::size_of::<*mut pyo3::ffi::PyObject>();
+    let bytes = len
+        .max(1)
+        .checked_mul(size)
+        .filter(|&b| isize::try_from(b).is_ok());
+    let Some(bytes) = bytes else {
+        parts.iter().for_each(|p| drop_refs(ints, p));
+        return Err(PyValueError::new_err("too many ids for one Python list"));
+    };
+    // SAFETY: GIL held, as `PyMem_Malloc` requires.
+    let block = unsafe { pyo3::ffi::PyMem_Malloc(bytes) }.cast::<*mut pyo3::ffi::PyObject>();
+    if block.is_null() {
+        parts.iter().for_each(|p| drop_refs(ints, p));
+        return Err(PyMemoryError::new_err(format!(
+            "cannot allocate a list of {len} ids"
+        )));
+    }
+    // Pieces of at most 64k ids with their offset in the list, spread over the threads.
+    const PIECE: usize = 1 << 16;
+    let mut pieces = Vec::with_capacity(len / PIECE + parts.len());
+    let mut at = 0;
+    for part in parts {
+        for chunk in part.chunks(PIECE) {
+            pieces.push((at, chunk));
+            at += chunk.len();
+        }
+    }
+    let slots = Slots(block);
+    let fill = || {
+        pieces.par_iter().for_each(|&(at, ids)| {
+            let base = slots.base();
+            for (j, &i) in ids.iter().enumerate() {
+                // SAFETY: `at + j < len` (the pieces tile `0..len`), the block holds `len` slots,
+                // and no other piece covers this slot. Each slot takes over the reference
+                // `add_refs` took for this occurrence (ids checked in range by the caller).
+                unsafe { base.add(at + j).write(ints[i as usize].as_ptr()) };
+            }
+        })
+    };
+    let filled = py.detach(|| crate::encode::pool::install(threads, fill));
+    // SAFETY: GIL held. On failure (no thread pool) nothing was written: the references are
+    // given back and the block freed. Otherwise every slot holds an owned reference; a new empty
+    // list (`PyList_New(0)`, NULL item array) takes the block over as `list_resize` would
+    // (`list_layout_known` holds: the caller checked), owning the references and freeing the
+    // block with `PyMem_Free`. Nothing else has seen the list yet.
+    unsafe {
+        let list = match filled {
+            Ok(()) => pyo3::ffi::PyList_New(0),
+            Err(_) => std::ptr::null_mut(),
+        };
+        if list.is_null() {
+            if filled.is_ok() {
+                for j in 0..len {
+                    pyo3::ffi::Py_DecRef(*block.add(j));
+                }
+            } else {
+                parts.iter().for_each(|p| drop_refs(ints, p));
+            }
+            pyo3::ffi::PyMem_Free(block.cast());
+            return Err(match filled {
+                Ok(()) => PyErr::fetch(py),
+                Err(e) => to_py(e),
+            });
+        }
+        let head = &mut *list.cast::<ListHead>();
+        head.ob_item = block;
+        head.ob_size = len as isize;
+        head.allocated = len.max(1) as isize;
         Ok(Bound::from_owned_ptr(py, list).cast_into_unchecked())
     }
 }
