@@ -105,7 +105,7 @@ def write_batch(ftok: Any, fidx: Any, per_doc: list[list[int]], eot: int, base: 
     flat = np.empty(int(lens.sum()), dtype="<u4")
     ends = np.cumsum(lens)
     pos = 0
-    for ids, end in zip(per_doc, ends):
+    for ids, end in zip(per_doc, ends, strict=True):
         flat[pos : end - 1] = ids
         flat[end - 1] = eot
         pos = int(end)

@@ -31,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -107,7 +108,7 @@ def cut_points(text: str, size: int) -> list[int]:
 def chunk_text(text: str, size: int) -> list[str]:
     """`text` as a list of chunks of about `size` characters cut at pretoken boundaries."""
     cuts = cut_points(text, size)
-    return [text[a:b] for a, b in zip(cuts, cuts[1:]) if b > a]
+    return [text[a:b] for a, b in pairwise(cuts) if b > a]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -569,7 +570,7 @@ def compare(cell: list[Row], baseline: str, vocab_files: dict[str, Path]) -> Non
             tokens = read_vocab(vocab_files[r.trainer])
             r.shared = len(base_set.intersection(tokens)) / len(base_set)
             # ids 0..255 are the bytes, but HF numbers its alphabet in character order
-            pairs = zip(tokens[256:], base[256:])
+            pairs = zip(tokens[256:], base[256:], strict=False)
             r.first_diff = next((256 + i for i, (a, b) in enumerate(pairs) if a != b), None)
             if r.first_diff is None and len(tokens) != len(base):
                 r.first_diff = min(len(tokens), len(base))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
@@ -51,12 +52,12 @@ def safe_split(text: str, parts: int) -> list[str]:
     step = max(1, len(candidates) // parts)
     cuts = candidates[step::step][: parts - 1]
     bounds = [0, *cuts, len(text)]
-    return [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [text[a:b] for a, b in pairwise(bounds)]
 
 
 def merge_diff(got: Sequence[tuple[bytes, bytes]], want: Sequence[tuple[bytes, bytes]]) -> str:
     """Describe the first difference between two merge lists ("" if equal)."""
-    for i, (g, w) in enumerate(zip(got, want)):
+    for i, (g, w) in enumerate(zip(got, want, strict=False)):
         if g != w:
             return (f"first differing merge #{i}: got {g!r}, want {w!r}"
                     f" (lengths {len(got)} vs {len(want)})")

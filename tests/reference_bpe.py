@@ -24,6 +24,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from itertools import pairwise
 from unittest import mock
 
 import regex
@@ -83,7 +84,7 @@ def train(texts: Iterable[str], vocab_size: int, pattern: str = "o200k", special
     pair_count: Counter[tuple[int, int]] = Counter()
     where = defaultdict(set)                    # pair -> indices of words that (may) contain it
     for i, w in enumerate(words):
-        for pair in zip(w, w[1:]):
+        for pair in pairwise(w):
             pair_count[pair] += freq[i]
             where[pair].add(i)
 
@@ -109,10 +110,10 @@ def train(texts: Iterable[str], vocab_size: int, pattern: str = "o200k", special
         changed = set()
         for i in where.pop(pair):
             old, new = words[i], _merge_word(words[i], pair, new_id)
-            for p in zip(old, old[1:]):
+            for p in pairwise(old):
                 pair_count[p] -= freq[i]
                 changed.add(p)
-            for p in zip(new, new[1:]):
+            for p in pairwise(new):
                 pair_count[p] += freq[i]
                 where[p].add(i)
                 changed.add(p)
@@ -135,7 +136,7 @@ def encode(text: str, merges, pattern: str = "o200k", special_tokens=()) -> list
     def encode_piece(piece: str) -> list[int]:
         parts = [bytes([b]) for b in piece.encode()]
         while len(parts) > 1:
-            ranked = [(rank.get(pair, never), i) for i, pair in enumerate(zip(parts, parts[1:]))]
+            ranked = [(rank.get(pair, never), i) for i, pair in enumerate(pairwise(parts))]
             best, i = min(ranked)
             if best == never:
                 break

@@ -21,9 +21,9 @@ of its left part. Two stop rules are added, as the issue asks: ``target_reductio
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 Pair = tuple[int, int]
 
@@ -33,7 +33,7 @@ def get_most_frequent_pair(
 ) -> Optional[tuple[Pair, int]]:
     """The most frequent mergeable pair and its count (None if there is none)."""
     pair_freqs: Counter[Pair] = Counter()
-    for tokens, cuts in zip(batch_tokens, batch_cuts):
+    for tokens, cuts in zip(batch_tokens, batch_cuts, strict=True):
         pairs = ((tokens[i], tokens[i + 1]) for i in range(len(tokens) - 1) if not cuts[i + 1])
         pair_freqs.update(pairs)
     if pair_freqs:
@@ -47,7 +47,7 @@ def merge_pair(
 ) -> int:
     """Replace the mergeable occurrences of (a, b) left to right; returns how many."""
     done = 0
-    for idx, (tokens, cuts) in enumerate(zip(batch_tokens, batch_cuts)):
+    for idx, (tokens, cuts) in enumerate(zip(batch_tokens, batch_cuts, strict=True)):
         i = 0
         new_tokens: list[int] = []
         new_cuts: list[bool] = []

@@ -166,7 +166,7 @@ def test_equals_reference_until_exhausted(shared_corpus: Path, cl100k: Tokenizer
     """min_count=1 (the reference's own stop rule) runs until no pair is left; and
     target_reduction stops at the first merge that reaches it."""
     texts = corpus_batch(shared_corpus, name, 4, 150)
-    seqs, cuts = zip(*(reference_cuts(cl100k, t, "word") for t in texts))
+    seqs, cuts = zip(*(reference_cuts(cl100k, t, "word") for t in texts), strict=True)
     vocab = cl100k.vocab_size
     ref = dynamic_merge_reference(seqs, cuts, vocab, min_count=1)
     got = cl100k.encode_batch_dynamic(texts, target_reduction=1.0, min_count=1, boundary="word")
@@ -230,7 +230,7 @@ def test_invariants(small_tok: Tokenizer, boundary: str) -> None:
         ids, offs = b.to_base()
         assert [ids[offs[i]:offs[i + 1]].tolist() for i in range(len(b))] == base
         # lengths only shrink, by as many tokens as were merged
-        for s, t in zip(b.sequences(), prev.sequences()):
+        for s, t in zip(b.sequences(), prev.sequences(), strict=True):
             assert len(s) <= len(t)
         assert b.tokens_after == len(b.ids) <= prev.tokens_after
         assert b.tokens_before == sum(map(len, base))

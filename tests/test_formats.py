@@ -57,7 +57,7 @@ def tiktoken_encoding(tok, path):
 
 
 def first_diff(a: list[int], b: list[int]) -> str:
-    i = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    i = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
     return f"ids differ at {i}: {a[i:i + 5]} vs {b[i:i + 5]} (lengths {len(a)}, {len(b)})"
 
 
@@ -244,7 +244,7 @@ def test_any_unicode_round_trip(text):
        seps=st.lists(st.sampled_from([" ", "  ", "\n", " \n", "\t", "", "'s ", "123", "\r\n"]),
                      min_size=40, max_size=40))
 def test_random_real_words_equal_hf(saved, pattern, words, seps):
-    text = "".join(w + s for w, s in zip(words, seps))
+    text = "".join(w + s for w, s in zip(words, seps, strict=True))
     tok, hf, _ = saved[pattern]
     ids = tok.encode(text)
     assert tok.decode(ids) == text

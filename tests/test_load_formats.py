@@ -45,7 +45,7 @@ def fixtures() -> dict[str, str]:
 
 
 def first_diff(a: list[int], b: list[int]) -> str:
-    i = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    i = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
     return f"ids differ at {i}: {a[i : i + 5]} vs {b[i : i + 5]} (lengths {len(a)}, {len(b)})"
 
 
@@ -212,7 +212,7 @@ def bytes_to_unicode() -> dict[int, str]:
             bs.append(b)
             cs.append(256 + n)
             n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
+    return {b: chr(c) for b, c in zip(bs, cs, strict=True)}
 
 
 def bpe_parts(ranks: dict[bytes, int], token: bytes, max_rank: int) -> list[bytes]:

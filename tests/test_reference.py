@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from itertools import pairwise
 
 import pytest
 import reference_bpe as ref
@@ -25,7 +26,7 @@ def naive_train(texts, vocab_size, pattern="o200k", special_tokens=(), min_frequ
     while len(ids) + len(special_tokens) < vocab_size:
         counts = Counter()
         for w in words:
-            for a, b in zip(w, w[1:]):
+            for a, b in pairwise(w):
                 if max_token_length is None or len(a + b) <= max_token_length:
                     counts[(a, b)] += 1
         if not counts:

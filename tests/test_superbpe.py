@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,7 @@ def reference_superbpe(texts: list[str], vocab_size: int, transition: int, patte
     while len(id_bytes) < vocab_size:
         pairs: Counter[tuple[int, int]] = Counter()
         for w, c in words.items():
-            for p in zip(w, w[1:]):
+            for p in pairwise(w):
                 pairs[p] += c
         best = None
         for p, c in pairs.items():
@@ -170,7 +171,7 @@ def test_hf_tokenizers_loads_and_encodes_identically(tmp_path, shared_corpus_fil
         docs = paragraphs(f.read_text(encoding="utf-8")[:150_000])
         ours = tok.encode_batch(docs)
         theirs = [e.ids for e in hf.encode_batch(docs, add_special_tokens=False)]
-        bad = [i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b]
+        bad = [i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b]
         assert not bad, f"{f.name}: document {bad[0]} differs"
         assert again.encode_batch(docs) == ours
 

@@ -144,7 +144,7 @@ def test_vocab_size_exactly_reached_and_ids():
     assert tok.special_tokens == {EOT: 698, "<|pad|>": 699}
     vocab = tok.get_vocab()
     assert sorted(vocab.values()) == list(range(698))
-    for (a, b), new_id in zip(tok.merges, range(256, 698)):
+    for (a, b), new_id in zip(tok.merges, range(256, 698), strict=False):
         assert vocab[a + b] == new_id
         assert tok.id_to_token(new_id) == a + b
         assert tok.token_to_id(a + b) == new_id

@@ -15,8 +15,8 @@ recount per merge), with the GIL released.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Optional
 
 from . import _core
 
@@ -296,7 +296,7 @@ def _flatten(
                     f"word_starts has {len(word_starts)} sequences but ids has {len(seqs)}"
                 )
             parts = [np.asarray(w, dtype=bool).reshape(-1) for w in word_starts]
-            for i, (w, n) in enumerate(zip(parts, lens)):
+            for i, (w, n) in enumerate(zip(parts, lens, strict=True)):
                 if len(w) != n:
                     raise ValueError(f"word_starts[{i}] has {len(w)} entries, ids[{i}] has {n}")
             word_starts = np.concatenate(parts) if parts else np.zeros(0, dtype=bool)

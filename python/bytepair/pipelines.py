@@ -32,6 +32,7 @@ HF ``datasets``::
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from itertools import pairwise
 from typing import Any, Optional, Union
 
 from . import Tokenizer, _core
@@ -91,7 +92,7 @@ class EncodeBatch:
         n = np.frombuffer(lengths, dtype=np.int64)
         bounds = np.concatenate(([0], np.cumsum(n)))
         out: dict[str, Any] = dict(batch) if self.keep_columns else {}
-        out[self.output] = [ids[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        out[self.output] = [ids[a:b] for a, b in pairwise(bounds)]
         out["num_tokens"] = n.copy()
         return out
 
