@@ -698,7 +698,7 @@ def infer_mixture(
     gap: float = 0.0,
     time_limit: Optional[float] = None,
     num_threads: Optional[int] = None,
-    method: str = "bundle",
+    method: str = "lazy",
 ) -> MixtureResult:
     """Estimate the proportions (by bytes) of the categories in ``tokenizer``'s training data.
 
@@ -716,7 +716,13 @@ def infer_mixture(
     feasible point found is within this relative gap of the LP's lower bound (0: the exact
     optimum); ``time_limit``: seconds of solving (per LP, bootstrap replicates included) after
     which the best point found is returned; either way ``status`` says how far from the optimum
-    it may be and ``bound`` holds the lower bound.
+    it may be and ``bound`` holds the lower bound. ``method``: ``"lazy"`` (default: lazy
+    constraint generation on the whole LP, HiGHS) or ``"bundle"`` (a level bundle method over
+    the proportions whose inner problem, the slacks at fixed proportions, is solved exactly as a
+    maximum-weight matching in Rust; same optimum, slower on the benchmarks so far, see
+    bench/README.md); with ``"bundle"``, ``rounds`` counts outer iterations, ``constraints``
+    the matching edges found, ``per_step`` the edges added per step and oracle pass
+    (default 10; 3 for ``"lazy"``).
 
     Raises ValueError for an empty category sample, a merge list that cannot be replayed, or
     bad arguments; ImportError when highspy is missing; RuntimeError if the LP is not solved.

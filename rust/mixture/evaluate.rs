@@ -21,20 +21,25 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::matching::max_weight_matching;
+use super::matching::max_weight_matching_warm;
 use super::separate::{separate, SeparateConfig};
 use super::Attack;
 
 /// Edges `(step, pair)` of the matching graph found so far, with their count differences.
 ///
 /// Invariants: `steps`, `pairs` have one entry per edge, `diff` has `n` per edge (row-major):
-/// `c_i^t(m_t) - c_i^t(p)` as the oracle returned it; `set` holds every `(step, pair)` once.
+/// `c_i^t(m_t) - c_i^t(p)` as the oracle returned it; `set` holds every `(step, pair)` once;
+/// `matched` and `price` refer to pool edges and pairs.
 #[derive(Debug, Clone, Default)]
 pub struct EdgePool {
     pub steps: Vec<u32>,
     pub pairs: Vec<u32>,
     pub diff: Vec<f64>,
     pub set: FxHashSet<(u32, u32)>,
+    /// The last matching (step -> pair) and cover prices (pair -> value > 0): the warm start
+    /// of the next matching.
+    pub matched: FxHashMap<u32, u32>,
+    pub price: FxHashMap<u32, f64>,
 }
 
 impl EdgePool {
@@ -118,7 +123,26 @@ pub fn evaluate(
             edge_id.push(e);
         }
         start.push(edges.len());
-        let m = max_weight_matching(col_pair.len(), &start, &edges);
+        let warm_rows: Vec<Option<u32>> = row_step
+            .iter()
+            .map(|t| pool.matched.get(t).and_then(|p| col_of.get(p).copied()))
+            .collect();
+        let warm_price: Vec<f64> = col_pair
+            .iter()
+            .map(|p| pool.price.get(p).copied().unwrap_or(0.0))
+            .collect();
+        let m = max_weight_matching_warm(
+            col_pair.len(),
+            &start,
+            &edges,
+            Some((&warm_rows, &warm_price)),
+        );
+        pool.matched.clear();
+        for (r, c) in m.row_col.iter().enumerate() {
+            if let Some(c) = *c {
+                pool.matched.insert(row_step[r], col_pair[c as usize]);
+            }
+        }
         v_step.iter_mut().for_each(|x| *x = 0.0);
         for (r, &t) in row_step.iter().enumerate() {
             v_step[t as usize] = m.v_row[r];
@@ -129,6 +153,7 @@ pub fn evaluate(
             .filter(|x| *x.1 > 0.0)
             .map(|(&p, &x)| (p, x))
             .collect();
+        pool.price = v_pair.iter().copied().collect();
         let mut grad = vec![0.0f64; n];
         let mut matched = 0;
         for (r, c) in m.row_col.iter().enumerate() {
