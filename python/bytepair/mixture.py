@@ -15,6 +15,10 @@ merges were the most frequent pairs, with as little slack as possible:
 too many to write down, so they are generated lazily: solve, let Rust find the most violated
 rows over all steps, add them in bulk, re-solve warm (HiGHS dual simplex), until none is
 violated beyond ``tol``.
+
+``method="bundle"`` solves the same LP as ``min over the simplex of f(a)``, ``f(a)`` = the slack
+LP at fixed ``a`` = a maximum-weight matching between steps and pairs (solved exactly in Rust,
+``_core.MixtureAttack.evaluate``), with a level bundle method over ``a`` (:func:`_solve_bundle`).
 """
 
 from __future__ import annotations
