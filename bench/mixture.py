@@ -206,7 +206,7 @@ def run_set(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 size_mb: float, merges: int, tok: Any = tok, truth: Any = truth
             ) -> tuple[float, Any]:
                 samples = {c: head(halves[c][1], int(size_mb * MB)) for c in cats}
-                res = bytepair.infer_mixture(tok, samples, merges=merges)
+                res = bytepair.infer_mixture(tok, samples, merges=merges, method=args.method)
                 return log_mse(truth, res.proportions), res
 
             t0 = time.perf_counter()
@@ -271,7 +271,8 @@ def timed_attack(
     """One attack with CPU time and the phases' wall-clock times."""
     c0, w0 = cpu_seconds(), time.perf_counter()
     res = bytepair.infer_mixture(
-        tok, samples, merges=merges, gap=args.gap, time_limit=args.time_limit
+        tok, samples, merges=merges, gap=args.gap, time_limit=args.time_limit,
+        method=args.method,
     )
     t = res.timings
     return {
@@ -390,6 +391,9 @@ def main() -> int:
     ap.add_argument("--scaling-merges", type=int, default=2000)
     ap.add_argument("--gap", type=float, default=0.0, help="infer_mixture(gap=...)")
     ap.add_argument("--time-limit", type=float, default=None, help="infer_mixture(time_limit=)")
+    ap.add_argument(
+        "--method", default="lazy", choices=["lazy", "bundle"], help="infer_mixture(method=)"
+    )
     args = ap.parse_args()
     if not (CORPUS / "en.txt").is_file():
         print(f"shared corpus not found at {CORPUS}", file=sys.stderr)

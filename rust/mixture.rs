@@ -18,6 +18,8 @@
 //! Cost: counting is linear in the sample; the replay costs what training costs (the engine only
 //! visits the occurrences of each merged pair); categories run in parallel (rayon).
 
+pub mod evaluate;
+pub mod matching;
 pub mod separate;
 
 use rayon::prelude::*;
@@ -28,6 +30,8 @@ use crate::engine::{Engine, Pair, TokenId};
 use crate::error::{Error, Result};
 use crate::Tokenizer;
 
+pub use evaluate::{evaluate, EdgePool, Evaluation};
+pub use matching::{max_weight_matching, Matching};
 pub use separate::{global_index, separate, Cut, SeparateConfig};
 
 /// The merge list of a tokenizer as `(pair, result)` in rank order, checked to be producible:

@@ -106,9 +106,10 @@ def reference_counts(tok: bp.Tokenizer, text: str, merges: list[tuple[bytes, byt
 
 
 def reference_lp(
-    tok: bp.Tokenizer, samples: dict[str, str], steps: int
+    tok: bp.Tokenizer, samples: dict[str, str], steps: int, fixed: list[float] | None = None
 ) -> tuple[float, list[float]]:
-    """Every row written down, solved at once with HiGHS: (objective, proportions)."""
+    """Every row written down, solved at once with HiGHS: (objective, proportions). ``fixed``:
+    the proportions are fixed to these (only the slacks are free)."""
     merges = tok.merges[:steps]
     names = list(samples)
     n = len(names)
@@ -125,6 +126,8 @@ def reference_lp(
     h.changeColsCost(n + steps + len(pairs), np.arange(n + steps + len(pairs), dtype=np.int32),
                      np.r_[np.zeros(n), np.ones(steps + len(pairs))])
     h.addRow(1, 1, n, np.arange(n, dtype=np.int32), np.ones(n))
+    if fixed is not None:
+        h.changeColsBounds(n, np.arange(n, dtype=np.int32), np.asarray(fixed), np.asarray(fixed))
     for t, m in enumerate(merges):
         cm = np.array([states[i][t].get(m, 0) for i in range(n)], dtype=float)
         if not cm.any():
@@ -162,9 +165,10 @@ def reference_case() -> tuple[bp.Tokenizer, dict[str, str], float, list[float]]:
     return tok, samples, obj, props
 
 
-def test_lazy_lp_reaches_the_full_lp_optimum() -> None:
+@pytest.mark.parametrize("method", ["lazy", "bundle"])
+def test_lazy_lp_reaches_the_full_lp_optimum(method: str) -> None:
     tok, samples, obj, props = reference_case()
-    res = bp.infer_mixture(tok, {k: [v] for k, v in samples.items()}, merges=70)
+    res = bp.infer_mixture(tok, {k: [v] for k, v in samples.items()}, merges=70, method=method)
     assert res.objective == pytest.approx(obj, rel=1e-6, abs=1e-6)
     assert res.bound == pytest.approx(obj, rel=1e-6, abs=1e-6)
     # The optimum in `a` may not be unique; both must be optimal, and here they agree closely.
@@ -172,6 +176,29 @@ def test_lazy_lp_reaches_the_full_lp_optimum() -> None:
         assert res.proportions[c] == pytest.approx(p, abs=0.02)
     assert res.constraints > 0 and res.rounds > 0
     assert res.status == "Optimal"
+
+
+@pytest.mark.parametrize("point", [[1 / 3, 1 / 3, 1 / 3], [0.7, 0.2, 0.1], [0.0, 0.0, 1.0]])
+def test_matching_gives_the_slack_lp_at_fixed_proportions(point: list[float]) -> None:
+    """The bundle method's inner problem: at fixed proportions, the maximum matching's weight
+    (lower) and the cover's value (upper) both equal the slack LP solved by HiGHS, and the
+    matching's cut is exact at the point and below the LP's value elsewhere."""
+    tok, samples, _, _ = reference_case()
+    names = list(samples)
+    attack = bp._core.MixtureAttack(tok._core, [[samples[c]] for c in names], 70)
+    d = np.array(attack.sample_bytes(), dtype=float)
+    scale = d.mean() / d
+    want, _ = reference_lp(tok, samples, 70, fixed=point)
+    lo, up, grad, matched, rounds, _, _, _, _ = attack.evaluate(
+        list(np.asarray(point) * scale), 10, 1e-4
+    )
+    assert lo == pytest.approx(want, rel=1e-7, abs=1e-6)
+    assert up == pytest.approx(want, rel=1e-7, abs=1e-6)
+    assert matched > 0 and rounds >= 1 and attack.num_edges > 0
+    cut = np.asarray(grad) * scale
+    assert float(cut @ np.asarray(point)) == pytest.approx(want, rel=1e-7, abs=1e-6)
+    other = [0.2, 0.5, 0.3]
+    assert float(cut @ np.asarray(other)) <= reference_lp(tok, samples, 70, fixed=other)[0] + 1e-6
 
 
 def test_early_stops_bracket_the_optimum() -> None:
@@ -193,6 +220,15 @@ def test_early_stops_bracket_the_optimum() -> None:
         bp.infer_mixture(tok, texts, merges=70, gap=-1.0)
     with pytest.raises(ValueError, match="time_limit must be positive"):
         bp.infer_mixture(tok, texts, merges=70, time_limit=0)
+    with pytest.raises(ValueError, match="method must be"):
+        bp.infer_mixture(tok, texts, merges=70, method="simplex")
+    for fast in (
+        bp.infer_mixture(tok, texts, merges=70, method="bundle", gap=0.5),
+        bp.infer_mixture(tok, texts, merges=70, method="bundle", time_limit=1e-9),
+    ):
+        assert fast.bound <= obj * (1 + 1e-6) + 1e-6 <= fast.objective * (1 + 2e-6) + 2e-6
+        assert fast.status == "Optimal" or fast.status.startswith(("gap: within", "time limit"))
+        assert abs(sum(fast.proportions.values()) - 1) < 1e-9
 
 
 # ---- reporting, bootstrap, plot ------------------------------------------------------------

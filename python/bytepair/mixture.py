@@ -15,6 +15,10 @@ merges were the most frequent pairs, with as little slack as possible:
 too many to write down, so they are generated lazily: solve, let Rust find the most violated
 rows over all steps, add them in bulk, re-solve warm (HiGHS dual simplex), until none is
 violated beyond ``tol``.
+
+``method="bundle"`` solves the same LP as ``min over the simplex of f(a)``, ``f(a)`` = the slack
+LP at fixed ``a`` = a maximum-weight matching between steps and pairs (solved exactly in Rust,
+``_core.MixtureAttack.evaluate``), with a level bundle method over ``a`` (:func:`_solve_bundle`).
 """
 
 from __future__ import annotations
@@ -539,6 +543,149 @@ def _solve(
     )
 
 
+def _project(cuts: Any, level: float, center: Any) -> Optional[Any]:
+    """The point of the simplex nearest (in the L1 norm) to ``center`` with every cut
+    ``g . a`` at most ``level``: a small LP (HiGHS); None if it is not solved. (HiGHS's QP
+    solver, for the Euclidean projection, stalled for minutes on such problems.)"""
+    import numpy as np
+
+    highspy = _highspy()
+    n = len(center)
+    k = len(cuts)
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    inf = highspy.kHighsInf
+    zi = np.zeros(0, dtype=np.int32)
+    zf = np.zeros(0, dtype=np.float64)
+    # columns: a (n), p (n), q (n) with a - p + q = center
+    h.addCols(n, np.zeros(n), np.zeros(n), np.ones(n), 0, zi, zi, zf)
+    h.addCols(2 * n, np.ones(2 * n), np.zeros(2 * n), np.full(2 * n, inf), 0, zi, zi, zf)
+    idx = np.arange(n, dtype=np.int32)
+    rows_idx = np.stack([idx, idx + n, idx + 2 * n], axis=1).ravel()
+    rows_val = np.tile(np.array([1.0, -1.0, 1.0]), n)
+    c = np.asarray(center, dtype=np.float64)
+    h.addRows(n, c, c, 3 * n, np.arange(n, dtype=np.int32) * 3, rows_idx, rows_val)
+    h.addRows(1, np.ones(1), np.ones(1), n, np.zeros(1, dtype=np.int32), idx, np.ones(n))
+    g = np.asarray(cuts, dtype=np.float64).reshape(k, n)
+    h.addRows(k, np.full(k, -inf), np.full(k, level), k * n,
+              np.arange(k, dtype=np.int32) * n, np.tile(idx, k), g.ravel())
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    x = np.clip(np.asarray(h.getSolution().col_value)[:n], 0.0, None)
+    return x / x.sum() if x.sum() > 0 else None
+
+
+def _solve_bundle(
+    attack: _core.MixtureAttack,
+    bytes_: Sequence[int],
+    *,
+    tol: float,
+    per_step: int,
+    max_rounds: int,
+    gap: float = 0.0,
+    time_limit: Optional[float] = None,
+    level: float = 0.3,
+) -> _Solved:
+    """The LP as ``min over the simplex of f(a)``, ``f(a)`` = its value in the slacks at fixed
+    proportions, by a level bundle method (Lemarechal, Nemirovskii, Nesterov 1995).
+
+    ``attack.evaluate`` (Rust) computes ``f(a)`` exactly: for fixed ``a`` the slack LP is the
+    dual of a maximum-weight matching between steps and pairs, whose optimal matching ``M``
+    gives a lower bound and a cut ``f(a') >= g_M . a'`` valid for every ``a'``, and whose cover
+    (plus any remaining excess) an upper bound. Outer loop over the n proportions: the master
+    LP ``min z, z >= g_k . a`` over the cuts so far gives a lower bound on the optimum; the
+    next point is the projection of the best point onto the level set ``{g_k . a <= level}``
+    with ``level`` a fraction ``level`` of the way from the lower to the upper bound (this
+    stabilises the plain cutting-plane method, which zigzags). Stops when the bounds meet
+    (relative ``gap``, and always to within the inner evaluation's own tolerance), or after
+    ``time_limit`` seconds with the best point."""
+    import numpy as np
+
+    highspy = _highspy()
+    n = len(bytes_)
+    d = np.asarray(bytes_, dtype=np.float64)
+    scale = d.mean() / d
+    master = highspy.Highs()
+    master.setOptionValue("output_flag", False)
+    inf = highspy.kHighsInf
+    zi = np.zeros(0, dtype=np.int32)
+    zf = np.zeros(0, dtype=np.float64)
+    # columns: a_0..a_{n-1}, z (free: f >= 0 anyway)
+    master.addCols(n, np.zeros(n), np.zeros(n), np.ones(n), 0, zi, zi, zf)
+    master.addCols(1, np.ones(1), np.zeros(1), np.full(1, inf), 0, zi, zi, zf)
+    master.addRows(1, np.ones(1), np.ones(1), n, np.zeros(1, dtype=np.int32),
+                   np.arange(n, dtype=np.int32), np.ones(n))
+    debug = bool(os.environ.get("BYTEPAIR_MIXTURE_DEBUG"))
+    t_begin = time.perf_counter()
+    t_sep = t_match = t_master = 0.0
+    cuts: list[Any] = []
+    a = np.full(n, 1.0 / n)
+    best_a, best_f, best_slacks = a, math.inf, 0
+    lower = 0.0
+    inner_gap = 0.0
+    iters = inner_rounds = 0
+    status = "not solved"
+    while True:
+        lo, up, grad, matched, rounds, added, slacks, ts, tm = attack.evaluate(
+            (a * scale).tolist(), per_step, tol
+        )
+        iters += 1
+        inner_rounds += rounds
+        t_sep += ts
+        t_match += tm
+        g = np.asarray(grad) * scale
+        cuts.append(g)
+        if up < best_f:
+            best_a, best_f, best_slacks = a, up, slacks
+            inner_gap = up - lo
+        t0 = time.perf_counter()
+        master.addRows(1, np.zeros(1), np.full(1, inf), n + 1,
+                       np.zeros(1, dtype=np.int32), np.arange(n + 1, dtype=np.int32),
+                       np.concatenate([-g, np.ones(1)]))
+        master.run()
+        if master.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            raise RuntimeError(
+                "the mixture master LP was not solved: HiGHS status "
+                f"{master.modelStatusToString(master.getModelStatus())!r}"
+            )
+        lower = max(lower, float(master.getInfo().objective_function_value))
+        t_master += time.perf_counter() - t0
+        spread = best_f - lower
+        if debug:
+            print(
+                f"iteration {iters}: f in [{lo:.10g}, {up:.10g}] ({rounds} rounds, +{added} "
+                f"edges, {attack.num_edges} in pool, {matched} matched); bounds [{lower:.10g}, "
+                f"{best_f:.10g}] gap {spread / max(best_f, 1e-300):.3g}; separate {ts:.2f}s "
+                f"match {tm:.2f}s",
+                file=sys.stderr,
+            )
+        if spread <= gap * best_f + 2 * inner_gap + 1e-9 * max(best_f, 1.0):
+            status = "Optimal" if spread <= 1e-9 * max(best_f, 1.0) + 2 * inner_gap else (
+                f"gap: within {spread / max(best_f, 1e-300):.3g} of the optimum"
+            )
+            break
+        if time_limit is not None and time.perf_counter() - t_begin > time_limit:
+            status = f"time limit: within {spread / max(best_f, 1e-300):.3g} of the optimum"
+            break
+        if iters >= max_rounds:
+            raise RuntimeError(
+                f"the bundle method did not converge in {max_rounds} iterations (bounds "
+                f"{lower:.8g}, {best_f:.8g}); raise max_rounds or gap"
+            )
+        t0 = time.perf_counter()
+        nxt = _project(cuts, lower + level * spread, best_a)
+        t_master += time.perf_counter() - t0
+        if nxt is None:  # numerically empty level set: take the master's point
+            nxt = np.clip(np.asarray(master.getSolution().col_value)[:n], 0.0, None)
+            nxt = nxt / nxt.sum()
+        a = nxt
+    return _Solved(
+        best_a / best_a.sum(), status, best_f, lower, iters, attack.num_edges, best_slacks,
+        t_sep, t_match + t_master,
+    )
+
+
 def infer_mixture(
     tokenizer: Union[Tokenizer, str, os.PathLike[str]],
     samples: Samples,
@@ -549,12 +696,13 @@ def infer_mixture(
     confidence: float = 0.95,
     seed: int = 0,
     tol: Optional[float] = None,
-    per_step: int = 3,
+    per_step: Optional[int] = None,
     max_rows: int = 5_000,
     max_rounds: int = 2_000,
     gap: float = 0.0,
     time_limit: Optional[float] = None,
     num_threads: Optional[int] = None,
+    method: str = "lazy",
 ) -> MixtureResult:
     """Estimate the proportions (by bytes) of the categories in ``tokenizer``'s training data.
 
@@ -572,7 +720,13 @@ def infer_mixture(
     feasible point found is within this relative gap of the LP's lower bound (0: the exact
     optimum); ``time_limit``: seconds of solving (per LP, bootstrap replicates included) after
     which the best point found is returned; either way ``status`` says how far from the optimum
-    it may be and ``bound`` holds the lower bound.
+    it may be and ``bound`` holds the lower bound. ``method``: ``"lazy"`` (default: lazy
+    constraint generation on the whole LP, HiGHS) or ``"bundle"`` (a level bundle method over
+    the proportions whose inner problem, the slacks at fixed proportions, is solved exactly as a
+    maximum-weight matching in Rust; same optimum, slower on the benchmarks so far, see
+    bench/README.md); with ``"bundle"``, ``rounds`` counts outer iterations, ``constraints``
+    the matching edges found, ``per_step`` the edges added per step and oracle pass
+    (default 10; 3 for ``"lazy"``).
 
     Raises ValueError for an empty category sample, a merge list that cannot be replayed, or
     bad arguments; ImportError when highspy is missing; RuntimeError if the LP is not solved.
@@ -597,6 +751,10 @@ def infer_mixture(
         raise ValueError(f"gap must be >= 0, got {gap}")
     if time_limit is not None and not time_limit > 0:
         raise ValueError(f"time_limit must be positive, got {time_limit}")
+    if method not in ("bundle", "lazy"):
+        raise ValueError(f"method must be 'bundle' or 'lazy', got {method!r}")
+    if per_step is not None and per_step < 1:
+        raise ValueError(f"per_step must be >= 1, got {per_step}")
     tol = 1000 * _FEAS_TOL if tol is None else float(tol)
     if not (math.isfinite(tol) and tol > _FEAS_TOL):
         raise ValueError(
@@ -618,16 +776,27 @@ def infer_mixture(
                 raise ValueError(f"category {names[int(m.group(1))]!r}: {m.group(2)}") from None
             raise
         t_count = time.perf_counter() - t0
-        solved = _solve(
-            attack,
-            attack.sample_bytes(),
-            tol=tol,
-            per_step=per_step,
-            max_rows=max_rows,
-            max_rounds=max_rounds,
-            gap=gap,
-            time_limit=time_limit,
-        )
+        if method == "bundle":
+            solved = _solve_bundle(
+                attack,
+                attack.sample_bytes(),
+                tol=tol,
+                per_step=10 if per_step is None else per_step,
+                max_rounds=max_rounds,
+                gap=gap,
+                time_limit=time_limit,
+            )
+        else:
+            solved = _solve(
+                attack,
+                attack.sample_bytes(),
+                tol=tol,
+                per_step=3 if per_step is None else per_step,
+                max_rows=max_rows,
+                max_rounds=max_rounds,
+                gap=gap,
+                time_limit=time_limit,
+            )
         return solved, attack, t_count
 
     solved, attack, t_count = run([texts[c] for c in names])

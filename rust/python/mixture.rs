@@ -9,20 +9,22 @@ use pyo3::types::PyBytes;
 use rustc_hash::FxHashSet;
 
 use super::{threads, to_py, PyTokenizer};
-use crate::mixture::{self, separate::global_index, Attack, SeparateConfig};
+use crate::mixture::{self, separate::global_index, Attack, EdgePool, SeparateConfig};
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyMixtureAttack>()?;
     Ok(())
 }
 
-/// The recorded pair-count trajectories of every category under a tokenizer's merge list, and
-/// the LP rows handed out so far (so a row is never returned twice).
+/// The recorded pair-count trajectories of every category under a tokenizer's merge list, the
+/// LP rows handed out so far (so a row is never returned twice), and the matching edges found
+/// by `evaluate` (kept across calls: nearby points need nearly the same edges).
 #[pyclass(module = "bytepair._core", name = "MixtureAttack")]
 pub struct PyMixtureAttack {
     attack: Attack,
     index: Vec<Vec<(u32, u32)>>,
     existing: FxHashSet<(u32, u32)>,
+    pool: EdgePool,
 }
 
 fn f64s(b: &[u8], what: &str) -> PyResult<Vec<f64>> {
@@ -86,6 +88,7 @@ impl PyMixtureAttack {
                 attack,
                 index,
                 existing: FxHashSet::default(),
+                pool: EdgePool::default(),
             })
         })
         .map_err(to_py)
@@ -236,6 +239,7 @@ impl PyMixtureAttack {
             attack,
             index,
             existing,
+            ..
         } = self;
         let (cuts, excess) = py.detach(|| {
             let out = mixture::separate(attack, index, &weights, &v_step, &vp, existing, cfg);
@@ -253,5 +257,60 @@ impl PyMixtureAttack {
             to_bytes(py, &diff, f64::to_ne_bytes),
             excess,
         ))
+    }
+
+    /// The LP's value in the slacks at fixed proportions, exactly (see
+    /// `crate::mixture::evaluate`): `weights[i]` = scaled a_i / d_i. Returns
+    /// `(lower, upper, grad, matched, rounds, added, pair_slacks, seconds_separate,
+    /// seconds_match)`: the
+    /// maximum matching's weight, the cover's value plus the remaining excess (an upper bound),
+    /// the matching's count differences per category (`lower = grad . weights`, and
+    /// `grad . w' <=` the value at any other w'), its size, the oracle rounds, the edges added
+    /// to the pool, the pairs with a positive slack in the cover, and the time of each part.
+    #[allow(clippy::type_complexity)]
+    fn evaluate(
+        &mut self,
+        py: Python<'_>,
+        weights: Vec<f64>,
+        per_step: usize,
+        tol: f64,
+    ) -> PyResult<(f64, f64, Vec<f64>, usize, usize, usize, usize, f64, f64)> {
+        let n = self.attack.categories.len();
+        if weights.len() != n {
+            return Err(PyValueError::new_err(format!(
+                "weights: {} values for {n} categories",
+                weights.len()
+            )));
+        }
+        if !(tol >= 0.0 && tol.is_finite()) || weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+        {
+            return Err(PyValueError::new_err(
+                "tol and weights must be finite and >= 0",
+            ));
+        }
+        let Self {
+            attack,
+            index,
+            pool,
+            ..
+        } = self;
+        let e = py.detach(|| mixture::evaluate(attack, index, pool, &weights, per_step, tol));
+        Ok((
+            e.lower,
+            e.upper,
+            e.grad,
+            e.matched,
+            e.rounds,
+            e.added,
+            e.v_pair.len(),
+            e.seconds_separate,
+            e.seconds_match,
+        ))
+    }
+
+    /// Edges in the matching pool.
+    #[getter]
+    fn num_edges(&self) -> usize {
+        self.pool.len()
     }
 }
