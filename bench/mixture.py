@@ -190,7 +190,7 @@ def run_set(name: str, args: argparse.Namespace) -> dict[str, Any]:
             w = rng.dirichlet(np.ones(len(cats)))
             docs: list[str] = []
             used: dict[str, int] = {}
-            for (c, (train, _)), wc in zip(halves.items(), w):
+            for (c, (train, _)), wc in zip(halves.items(), w, strict=True):
                 start = int(rng.integers(len(train)))
                 part = take(train, int(wc * args.train_mb * MB), start=start)
                 used[c] = nbytes(part)
@@ -326,7 +326,7 @@ def run_speed(args: argparse.Namespace) -> dict[str, Any]:
     w = rng.dirichlet(np.ones(len(cats)))
     docs: list[str] = []
     used: dict[str, int] = {}
-    for (c, (train, _)), wc in zip(halves.items(), w):
+    for (c, (train, _)), wc in zip(halves.items(), w, strict=True):
         part = take(train, int(wc * args.speed_train_mb * MB), start=int(rng.integers(len(train))))
         used[c] = nbytes(part)
         docs.extend(part)

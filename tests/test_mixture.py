@@ -10,6 +10,7 @@ import random
 import subprocess
 import sys
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ regex = pytest.importorskip("regex")
 _LOWER = [*[chr(0x3B1 + i) for i in range(25)], chr(0x3DD)]
 _UPPER = [*[chr(c) for c in range(0x391, 0x3AB) if c != 0x3A2][:25], chr(0x3DC)]
 GREEK = str.maketrans(dict(zip(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", _LOWER + _UPPER)))
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", _LOWER + _UPPER, strict=True)))
 
 
 def en() -> str:
@@ -89,7 +90,7 @@ def reference_counts(tok: bp.Tokenizer, text: str, merges: list[tuple[bytes, byt
     for left, right in merges:
         counts: Counter[tuple[bytes, bytes]] = Counter()
         for s, c in seqs:
-            for x, y in zip(s, s[1:]):
+            for x, y in pairwise(s):
                 counts[(x, y)] += c
         states.append(counts)
         for k, (s, c) in enumerate(seqs):
@@ -172,7 +173,7 @@ def test_lazy_lp_reaches_the_full_lp_optimum(method: str) -> None:
     assert res.objective == pytest.approx(obj, rel=1e-6, abs=1e-6)
     assert res.bound == pytest.approx(obj, rel=1e-6, abs=1e-6)
     # The optimum in `a` may not be unique; both must be optimal, and here they agree closely.
-    for c, p in zip(samples, props):
+    for c, p in zip(samples, props, strict=True):
         assert res.proportions[c] == pytest.approx(p, abs=0.02)
     assert res.constraints > 0 and res.rounds > 0
     assert res.status == "Optimal"

@@ -139,8 +139,8 @@ class MixtureResult:
         fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(cats) + 2), 3.5))
         yerr = None
         if self.intervals:
-            lo = [max(0.0, v - self.intervals[c][0]) for c, v in zip(cats, vals)]
-            hi = [max(0.0, self.intervals[c][1] - v) for c, v in zip(cats, vals)]
+            lo = [max(0.0, v - self.intervals[c][0]) for c, v in zip(cats, vals, strict=True)]
+            hi = [max(0.0, self.intervals[c][1] - v) for c, v in zip(cats, vals, strict=True)]
             yerr = [lo, hi]
         ax.bar(cats, vals, yerr=yerr, capsize=3, color="#4c72b0")
         ax.set_ylabel("proportion (bytes)")
@@ -809,7 +809,7 @@ def infer_mixture(
         for _ in range(bootstrap):
             rep = [_resample(texts[c], rng) for c in names]
             s, _, _ = run(rep)
-            replicates.append({c: float(p) for c, p in zip(names, s.proportions)})
+            replicates.append({c: float(p) for c, p in zip(names, s.proportions, strict=True)})
         alpha = (1 - confidence) / 2
         intervals = {}
         for c in names:
@@ -820,7 +820,7 @@ def infer_mixture(
     absent = attack.absent()
     return MixtureResult(
         categories=names,
-        proportions={c: float(p) for c, p in zip(names, solved.proportions)},
+        proportions={c: float(p) for c, p in zip(names, solved.proportions, strict=True)},
         status=solved.status,
         objective=solved.objective,
         bound=solved.bound,
@@ -828,8 +828,8 @@ def infer_mixture(
         rounds=solved.rounds,
         constraints=solved.constraints,
         pair_slacks=solved.pair_slacks,
-        sample_bytes={c: int(b) for c, b in zip(names, bytes_)},
-        absent={c: int(x) for c, x in zip(names, absent)},
+        sample_bytes={c: int(b) for c, b in zip(names, bytes_, strict=True)},
+        absent={c: int(x) for c, x in zip(names, absent, strict=True)},
         missing_merges=[int(t) for t in attack.missing_steps()],
         timings={
             "count": t_count,
