@@ -340,6 +340,16 @@ def test_cli_json_and_plot(tmp_path: Path) -> None:
     d = json.loads(out.stdout)
     assert d["proportions"]["en"] > 0.95
     assert png.is_file()
+    bundle = subprocess.run(
+        [*cmd, "infer-mixture", "--tokenizer", str(tpath), "--category", f"en={a}",
+         "--category", f"greek={b}", "--merges", "100", "--json", "--method", "bundle"],
+        capture_output=True, text=True, check=False,
+    )
+    assert bundle.returncode == 0, bundle.stderr
+    # the same LP optimum (the optimal proportions need not be unique on so small a case)
+    e = json.loads(bundle.stdout)
+    assert abs(e["objective"] - d["objective"]) <= 1e-6 * max(1.0, d["objective"])
+    assert e["proportions"]["en"] > 0.95
     bad = subprocess.run([*cmd, "infer-mixture", "--tokenizer", str(tpath), "--category", "x"],
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "NAME=FILE" in bad.stderr

@@ -64,6 +64,13 @@ def add_parsers(sub: Any) -> None:
         metavar="SECONDS",
         help="return the best point found after this many seconds of solving",
     )
+    p.add_argument(
+        "--method",
+        choices=("lazy", "bundle"),
+        default="lazy",
+        help="LP solver: lazy constraint generation (default) or the level bundle method "
+        "(same optimum, slower; see bench/README.md)",
+    )
     p.add_argument("--threads", type=int, default=None, help="worker threads (default all)")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="save a bar chart")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -116,6 +123,7 @@ def _run(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 gap=args.gap,
                 time_limit=args.time_limit,
+                method=args.method,
                 num_threads=args.threads,
             )
         if args.plot:
