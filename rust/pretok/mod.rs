@@ -10,6 +10,7 @@
 //! scanners give exactly the pieces of fancy-regex's `find_iter` on the preset pattern, for every
 //! valid UTF-8 input (tests beside each scanner, harness in `testutil.rs`).
 
+mod block;
 mod cl100k;
 mod classes;
 mod gpt2;
