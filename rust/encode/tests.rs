@@ -189,7 +189,9 @@ fn short_key_is_the_padded_bytes_and_length() {
 #[test]
 fn cached_answers_equal_uncached() {
     let v = trained();
-    let words = ["the", " LORD", "unto", "xqzj", " héllo", "aé", "🤗", "  ", "ab"];
+    let words = [
+        "the", " LORD", "unto", "xqzj", " héllo", "aé", "🤗", "  ", "ab",
+    ];
     let mut pieces: Vec<Vec<u8>> = Vec::new();
     for w in words {
         for n in 1..=(cache::MAX_PIECE / w.len() + 2) {
