@@ -31,6 +31,10 @@
 //!    but the last character when there are two or more (`\s+(?!\S)`), else the single character
 //!    (`\s+` can only match one here).
 //!
+//! Fast path ([`fast`]): a piece that starts with at least 16 bytes left and is decided by ASCII
+//! alone (most pieces of English and code) is found from 16-bit class masks of those 16 bytes
+//! ([`Block`]); everything else goes through [`next`], the general scanner described above.
+//!
 //! Cost: one pass, O(1) work per byte except the `U` run of a failed `word(i+1)`, which is scanned
 //! again by the piece that follows (each byte is scanned at most twice); no allocation.
 //!
