@@ -77,7 +77,7 @@ fn fast(c: Cursor<'_>, w: &[u8; 16], i: usize) -> usize {
     } else if k0 & (OTHER | WS) != 0 && (upper | lower) & 2 != 0 {
         1
     } else {
-        return fast_other(c, blk, k0, non_ascii, upper | lower, i);
+        return fast_other(blk, k0, non_ascii, upper | lower, i);
     };
     let a = s + ones_from(upper, s);
     let e = a + ones_from(lower, a);
@@ -100,8 +100,7 @@ fn fast(c: Cursor<'_>, w: &[u8; 16], i: usize) -> usize {
 /// [`fast`] for a piece that is not a word starting at byte 0 or 1 of `w`: `k0` is the class of
 /// byte 0 (0 if not ASCII), `letter` the mask of ASCII letters.
 #[inline(always)]
-fn fast_other(c: Cursor<'_>, blk: Block, k0: u8, non_ascii: u32, letter: u32, i: usize) -> usize {
-    let _ = c;
+fn fast_other(blk: Block, k0: u8, non_ascii: u32, letter: u32, i: usize) -> usize {
     let space = blk.range(9, 13) | blk.eq(b' ');
     let digit = blk.range(b'0', b'9');
     // End of the punctuation run from bit `p` (`[^\s\p{L}\p{N}]+`, then `[\r\n/]*`).
