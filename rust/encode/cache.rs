@@ -19,8 +19,10 @@ use rustc_hash::FxHashMap;
 use super::{short_key, table};
 use crate::engine::TokenId;
 
-/// Pieces longer than this are not cached (they rarely repeat).
-pub(super) const MAX_PIECE: usize = 64;
+/// Pieces longer than this are not cached (they rarely repeat). (64 before: en.txt has 2189 pieces
+/// of 65-180 bytes, table borders and underlines of 537 distinct kinds, which long.rs merged at
+/// ~45k instructions each, a tenth of the whole encode of the file.)
+pub(super) const MAX_PIECE: usize = 256;
 const MAX_ENTRIES: usize = 1 << 16;
 const MAX_IDS: usize = 1 << 20;
 
@@ -31,21 +33,39 @@ const MAX_IDS: usize = 1 << 20;
 const FRONT: usize = 1 << FRONT_BITS;
 const FRONT_BITS: u32 = 14;
 
-/// The id's place in a slot: bits 96..120, free in the key of a piece of up to 12 bytes (longer
-/// pieces skip the front table).
+/// The payload's place in a slot: bits 96..120, free in the key of a piece of up to 12 bytes
+/// (longer pieces skip the front table). The payload is a token id, or, with [`IDS`] set, the
+/// range of the piece's ids in `ids`: start in its low 20 bits (`ids` holds at most `MAX_IDS` =
+/// 2^20 ids), count (at most 12: one id per byte) in its top 4.
 const ID_SHIFT: u32 = 96;
 const ID_MASK: u128 = 0xFF_FFFF << ID_SHIFT;
+/// Tag of a payload that is an id range: bit 124, in the length byte of the key (whose lengths
+/// are at most 15, bits 120..124).
+const IDS: u128 = 1 << 124;
+/// The bits of a slot that are not key.
+const PAYLOAD: u128 = ID_MASK | IDS;
+
+/// What the front table knows about a piece.
+pub(super) enum Front<'c> {
+    /// The piece is the single token.
+    Token(TokenId),
+    /// The piece encodes to these ids (it is not a token).
+    Ids(&'c [TokenId]),
+    Miss,
+}
 
 /// See the module docs.
 #[derive(Default)]
 pub struct PieceCache {
     owner: u64,
-    /// Direct-mapped table of recently seen whole-token pieces (short ones). Why: the vocabulary's
-    /// hash table is megabytes and each lookup there waits on memory; the frequent pieces of real
-    /// text fit in this small table, one cache line per lookup. Empty until first use.
-    /// A slot is a piece's `short_key` (pieces of up to 12 bytes) with its token in
-    /// bits 96..120, or 0 (empty: a real key has its length, >= 2, in the top byte).
-    front: Vec<u128>,
+    /// Direct-mapped table of recently seen short pieces. Why: the vocabulary's hash table is
+    /// megabytes and each lookup there waits on memory (and a piece that is not a token paid that
+    /// lookup, then a hash map lookup here); the frequent pieces of real text fit in this small
+    /// table, one cache line per lookup. Empty until first use.
+    /// A slot is a piece's `short_key` (pieces of up to 12 bytes) with its payload (token id, or
+    /// range of `ids`) in bits 96..125, or 0 (empty: a real key has its length, >= 2, in the top
+    /// byte).
+    front: Option<Box<[u128; FRONT]>>,
     /// Pieces of up to 15 bytes, keyed by `short_key`.
     short: FxHashMap<u128, (u32, u32)>,
     map: FxHashMap<Box<[u8]>, (u32, u32)>,
@@ -58,36 +78,74 @@ impl PieceCache {
         (table::hash(k) >> (64 - FRONT_BITS)) as usize
     }
 
-    /// The token of a whole-token piece with key `k`, if it is in the front table.
+    /// What the front table holds for the piece with key `k`.
     #[inline]
-    pub(super) fn front_get(&self, k: u128) -> Option<TokenId> {
-        let slot = *self.front.get(Self::front_slot(k))?;
-        // A key of more than 12 bytes has bytes in the id bits and never matches.
-        (slot & !ID_MASK == k).then_some(((slot & ID_MASK) >> ID_SHIFT) as TokenId)
+    pub(super) fn front_get(&self, k: u128) -> Front<'_> {
+        let Some(front) = &self.front else {
+            return Front::Miss;
+        };
+        // (`front_slot` is below `FRONT`: no bounds check)
+        let slot = front[Self::front_slot(k)];
+        // A key of more than 12 bytes has bytes in the payload bits and never matches.
+        if slot & !PAYLOAD != k {
+            return Front::Miss;
+        }
+        let p = ((slot & ID_MASK) >> ID_SHIFT) as u32;
+        if slot & IDS == 0 {
+            Front::Token(p)
+        } else {
+            let (s, n) = ((p & 0xF_FFFF) as usize, (p >> 20) as usize);
+            // (always in range: the front is cleared whenever `ids` is)
+            self.ids.get(s..s + n).map_or(Front::Miss, Front::Ids)
+        }
     }
 
     /// Remember that the piece with key `k` is the single token `id`.
     #[inline]
     pub(super) fn front_put(&mut self, k: u128, id: TokenId) {
         let id = u128::from(id) << ID_SHIFT;
-        if k & ID_MASK != 0 || id & !ID_MASK != 0 {
-            return; // a piece too long for the slot, or an id of more than 24 bits
+        if id & !ID_MASK != 0 {
+            return; // an id of more than 24 bits
         }
-        if self.front.is_empty() {
-            self.front = vec![0; FRONT];
+        self.front_set(k, id);
+    }
+
+    /// Remember that the piece with key `k` encodes to `ids[start..start + len]`.
+    #[inline]
+    fn front_put_ids(&mut self, k: u128, (start, len): (u32, u32)) {
+        if start < 1 << 20 && len < 16 {
+            self.front_set(k, IDS | u128::from(start | len << 20) << ID_SHIFT);
         }
-        let i = Self::front_slot(k);
-        self.front[i] = k | id;
+    }
+
+    #[inline]
+    fn front_set(&mut self, k: u128, payload: u128) {
+        if k & PAYLOAD != 0 {
+            return; // a piece too long for the slot
+        }
+        let front = self.front.get_or_insert_with(|| {
+            // (built on the heap: a 256 KiB array on the stack could overflow a small thread stack)
+            vec![0; FRONT]
+                .into_boxed_slice()
+                .try_into()
+                .expect("a boxed slice of FRONT slots")
+        });
+        front[Self::front_slot(k)] = k | payload;
     }
 
     /// The cached ids of `piece`, if any.
     #[inline]
     /// `key` is `short_key(piece)`.
-    pub(super) fn get(&self, piece: &[u8], key: Option<u128>) -> Option<&[TokenId]> {
+    /// A short piece found here also enters the front table.
+    pub(super) fn get(&mut self, piece: &[u8], key: Option<u128>) -> Option<&[TokenId]> {
         debug_assert_eq!(key, short_key(piece));
-        let &(s, l) = match key {
-            Some(k) => self.short.get(&k)?,
-            None => self.map.get(piece)?,
+        let (s, l) = match key {
+            Some(k) => {
+                let v = *self.short.get(&k)?;
+                self.front_put_ids(k, v);
+                v
+            }
+            None => *self.map.get(piece)?,
         };
         self.ids.get(s as usize..(s + l) as usize)
     }
@@ -102,9 +160,14 @@ impl PieceCache {
         let v = (self.ids.len() as u32, ids.len() as u32);
         self.ids.extend_from_slice(ids);
         match key {
-            Some(k) => self.short.insert(k, v),
-            None => self.map.insert(piece.into(), v),
-        };
+            Some(k) => {
+                self.short.insert(k, v);
+                self.front_put_ids(k, v);
+            }
+            None => {
+                self.map.insert(piece.into(), v);
+            }
+        }
     }
 
     fn claim(&mut self, owner: u64) {
@@ -115,7 +178,7 @@ impl PieceCache {
     }
 
     fn clear(&mut self) {
-        self.front.clear();
+        self.front = None;
         self.short.clear();
         self.map.clear();
         self.ids.clear();

@@ -212,9 +212,10 @@ impl Encoder {
             [b] => out.push(self.byte_ids[*b as usize]),
             _ => {
                 if let Some(k) = key {
-                    if let Some(id) = cache.front_get(k) {
-                        out.push(id);
-                        return;
+                    match cache.front_get(k) {
+                        cache::Front::Token(id) => return out.push(id),
+                        cache::Front::Ids(ids) => return out.extend_from_slice(ids),
+                        cache::Front::Miss => {}
                     }
                 }
                 self.encode_piece_slow(piece, key, cache, out);

@@ -182,3 +182,34 @@ fn short_key_is_the_padded_bytes_and_length() {
         }
     }
 }
+
+/// The cache's answers (a piece's first encoding, then the front table's token or id range, then
+/// the hash maps') equal the uncached encoding, for pieces of every length up to past
+/// `cache::MAX_PIECE`, including pieces of several tokens short enough for the front table.
+#[test]
+fn cached_answers_equal_uncached() {
+    let v = trained();
+    let words = [
+        "the", " LORD", "unto", "xqzj", " héllo", "aé", "🤗", "  ", "ab",
+    ];
+    let mut pieces: Vec<Vec<u8>> = Vec::new();
+    for w in words {
+        for n in 1..=(cache::MAX_PIECE / w.len() + 2) {
+            pieces.push(w.repeat(n).into_bytes());
+        }
+    }
+    for rule in [MergeRule::Merges, MergeRule::Ranks] {
+        let enc = Encoder::new(v, rule).unwrap();
+        let want: Vec<Vec<TokenId>> = pieces.iter().map(|p| encode(&enc, p)).collect();
+        // Several rounds: the later ones are answered by the front table and the maps.
+        for round in 0..3 {
+            for (p, w) in pieces.iter().zip(&want) {
+                assert_eq!(&encode_cached(&enc, p), w, "round {round}, {p:?}");
+            }
+        }
+        assert!(
+            want.iter().any(|w| w.len() > 1),
+            "some pieces must be several tokens"
+        );
+    }
+}

@@ -31,14 +31,19 @@
 //!    but the last character when there are two or more (`\s+(?!\S)`), else the single character
 //!    (`\s+` can only match one here).
 //!
+//! Fast path ([`fast`]): a piece that starts with at least 16 bytes left and is decided by ASCII
+//! alone (most pieces of English and code) is found from 16-bit class masks of those 16 bytes
+//! ([`Block`]); everything else goes through [`next`], the general scanner described above.
+//!
 //! Cost: one pass, O(1) work per byte except the `U` run of a failed `word(i+1)`, which is scanned
 //! again by the piece that follows (each byte is scanned at most twice); no allocation.
 //!
 //! Invariant: pieces are non-empty and concatenate to the input; they equal fancy-regex's
 //! `find_iter` on the pattern (tests in this file).
 
-use super::classes::{BOTH, BYTE, LETTER, LOWER, MARK, NUM, OTHER, PREFIX, PUNCT, UPPER};
-use super::scan::{split_with, Cursor};
+use super::block::{ones_from, Block};
+use super::classes::{BOTH, BYTE, LETTER, LOWER, MARK, NL, NUM, OTHER, PREFIX, PUNCT, UPPER, WS};
+use super::scan::{split_fast, Cursor};
 
 /// o200k's `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]`.
 const U: u8 = UPPER | BOTH | MARK;
@@ -47,7 +52,105 @@ const L: u8 = LOWER | BOTH | MARK;
 
 /// Call `f` on each piece of `text`, in order.
 pub(crate) fn split<'a>(text: &'a str, f: impl FnMut(&'a str)) {
-    split_with(text, next, f);
+    split_fast(text, fast, next, f);
+}
+
+/// End of the piece starting at `i` when the 16 bytes `w` at `i` decide it, else 0 (then
+/// [`next`] decides). Only ASCII is classified here: whenever a run stops at a non-ASCII byte
+/// (which might continue it) or reaches the end of `w`, the answer is 0.
+///
+/// In ASCII the pattern is simple: `U` and `L` are the capitals and the small letters, disjoint,
+/// so a word (with an optional prefix byte of `[^\r\n\p{L}\p{N}]`) is the run of capitals then
+/// the run of small letters (at least one letter; alternative 1 if there is a small letter, else
+/// alternative 2), then an optional contraction. Numbers, punctuation and whitespace are the
+/// cases 3-5 of the module docs with their runs read off the masks.
+#[inline(always)]
+fn fast(c: Cursor<'_>, w: &[u8; 16], i: usize) -> usize {
+    let blk = Block::load(w);
+    let k0 = BYTE[w[0] as usize];
+    let upper = blk.range(b'A', b'Z');
+    let lower = blk.range(b'a', b'z');
+    let non_ascii = blk.non_ascii();
+    // Start of the letters: 0, or 1 after a prefix byte (ASCII `OTHER` or `WS`).
+    let s = if k0 & (UPPER | LOWER) != 0 {
+        0
+    } else if k0 & (OTHER | WS) != 0 && (upper | lower) & 2 != 0 {
+        1
+    } else {
+        return fast_other(blk, k0, non_ascii, upper | lower, i);
+    };
+    let a = s + ones_from(upper, s);
+    let e = a + ones_from(lower, a);
+    // `e > s`: bit `s` is a letter. At `e < 16` is a byte that is neither a capital after the
+    // capitals nor a small letter after the small letters: the word ends there, unless it is
+    // non-ASCII (a letter or mark could continue it) or an apostrophe (a contraction may follow).
+    if e >= 16 {
+        return 0;
+    }
+    if (non_ascii | blk.eq(b'\'')) >> e & 1 != 0 {
+        return if non_ascii >> e & 1 != 0 {
+            0
+        } else {
+            contraction(c, i + e as usize)
+        };
+    }
+    i + e as usize
+}
+
+/// [`fast`] for a piece that is not a word starting at byte 0 or 1 of `w`: `k0` is the class of
+/// byte 0 (0 if not ASCII), `letter` the mask of ASCII letters.
+#[inline(always)]
+fn fast_other(blk: Block, k0: u8, non_ascii: u32, letter: u32, i: usize) -> usize {
+    let space = blk.range(9, 13) | blk.eq(b' ');
+    let digit = blk.range(b'0', b'9');
+    // End of the punctuation run from bit `p` (`[^\s\p{L}\p{N}]+`, then `[\r\n/]*`).
+    let punct = |p: u32| {
+        let other = !(non_ascii | letter | digit | space) & 0xFFFF;
+        let q = p + ones_from(other, p);
+        if q >= 16 || non_ascii >> q & 1 != 0 {
+            return 0;
+        }
+        let nl = blk.eq(b'\n') | blk.eq(b'\r') | blk.eq(b'/');
+        let r = q + ones_from(nl, q);
+        if r >= 16 {
+            0
+        } else {
+            i + r as usize
+        }
+    };
+    match k0 {
+        NUM => {
+            let d = ones_from(digit, 0);
+            if d >= 3 {
+                i + 3
+            } else if non_ascii >> d & 1 != 0 {
+                0
+            } else {
+                i + d as usize
+            }
+        }
+        // (Not followed by a letter, or `fast` would have taken the word.)
+        OTHER => punct(0),
+        WS | NL => {
+            if k0 == WS && blk.eq(b' ') & 1 != 0 && (non_ascii | letter | digit | space) & 2 == 0 {
+                return punct(1);
+            }
+            let r = ones_from(space, 0);
+            if r >= 16 || non_ascii >> r & 1 != 0 {
+                return 0;
+            }
+            // `i + r < len`: the run is not at the end of the text.
+            let nl = (blk.eq(b'\n') | blk.eq(b'\r')) & ((1 << r) - 1);
+            if nl != 0 {
+                i + (32 - nl.leading_zeros()) as usize
+            } else if r >= 2 {
+                i + r as usize - 1
+            } else {
+                i + 1
+            }
+        }
+        _ => 0,
+    }
 }
 
 /// End of `e` plus an optional contraction.
@@ -175,6 +278,11 @@ mod tests {
                 "  ",
             ],
         );
+    }
+
+    #[test]
+    fn o200k_block_edges() {
+        testutil::check_block_edges(P);
     }
 
     #[test]

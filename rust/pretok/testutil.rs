@@ -197,6 +197,40 @@ pub(crate) fn check_edge_cases(p: Preset) {
     }
 }
 
+/// Characters and short sequences whose position relative to a 16-byte block matters to the
+/// fast paths: non-ASCII letters, marks, numbers and spaces that continue or stop an ASCII run,
+/// contractions (`'ſ` is non-ASCII), apostrophes, newlines, slashes.
+const EDGE_ATOMS: &[&str] = &[
+    "a", "A", "1", " ", "\t", "\n", "\r\n", "!", "/", "'", "'s", "'S", "'ll", "'LL", "'ve", "'ſ",
+    "'x", "é", "É", "ǅ", "ʰ", "中", "\u{301}", "٣", "²", "\u{a0}", "\u{85}", "\u{3000}", "😀", "ſ",
+    "\u{7f}",
+];
+
+/// Runs of one ASCII character of every length from 0 to 18 (so that whatever follows lands on
+/// every offset of a 16-byte block, and runs reach, fill and overflow a block), after a few
+/// leads, followed by each of [`EDGE_ATOMS`], then either the end of the text or more text.
+pub(crate) fn check_block_edges(p: Preset) {
+    let mut text = String::new();
+    for lead in ["", " ", "!", "\n", "a", "A", "1", "\t", "'", "é"] {
+        for run in ["a", "A", "1", " ", "!", "\n", "/", "\r\n"] {
+            for n in 0..=18 {
+                for atom in EDGE_ATOMS {
+                    for tail in ["", "a", " tail, 12 'S\n  and more text."] {
+                        text.clear();
+                        text.push_str(lead);
+                        for _ in 0..n {
+                            text.push_str(run);
+                        }
+                        text.push_str(atom);
+                        text.push_str(tail);
+                        assert_same(p, &text);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Every code point (a sample in debug builds) after and before characters of each class, and
 /// every 31st one in a longer mix of contexts.
 pub(crate) fn check_every_code_point(p: Preset) {
