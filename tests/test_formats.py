@@ -244,7 +244,7 @@ def test_any_unicode_round_trip(text):
        seps=st.lists(st.sampled_from([" ", "  ", "\n", " \n", "\t", "", "'s ", "123", "\r\n"]),
                      min_size=40, max_size=40))
 def test_random_real_words_equal_hf(saved, pattern, words, seps):
-    text = "".join(w + s for w, s in zip(words, seps, strict=True))
+    text = "".join(w + s for w, s in zip(words, seps, strict=False))
     tok, hf, _ = saved[pattern]
     ids = tok.encode(text)
     assert tok.decode(ids) == text
