@@ -305,6 +305,24 @@ class _Solved:
     t_solve: float
 
 
+def _simplex_model(highspy: Any, bytes_: Sequence[int]) -> tuple[Any, Any]:
+    """A quiet HiGHS model whose columns 0..n-1 are the proportions (in [0, 1]) and whose row 0
+    makes them sum to 1; and the count scale of each category. Counts are measured per
+    mean-sized sample: rows are then in count units (O(1)..O(1e5)), far above the solver's
+    tolerances, and the optimum in `a` is unchanged by the scale."""
+    import numpy as np
+
+    n = len(bytes_)
+    d = np.asarray(bytes_, dtype=np.float64)
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    none_i = np.zeros(0, dtype=np.int32)
+    h.addCols(n, np.zeros(n), np.zeros(n), np.ones(n), 0, none_i, none_i, np.zeros(0))
+    h.addRows(1, np.ones(1), np.ones(1), n, np.zeros(1, dtype=np.int32),
+              np.arange(n, dtype=np.int32), np.ones(n))
+    return h, d.mean() / d
+
+
 def _horizons(steps: int, first: int, growth: float) -> list[int]:
     """The merge-list prefixes solved in turn: ``first``, ``first * growth``, ..., ``steps``."""
     out = []
@@ -360,27 +378,12 @@ def _solve(
     highspy = _highspy()
     n = len(bytes_)
     steps = attack.steps
-    d = np.asarray(bytes_, dtype=np.float64)
-    # Counts are measured per mean-sized sample: rows are then in count units (O(1)..O(1e5)),
-    # far above the solver's tolerances, and the optimum in `a` is unchanged by the scale.
-    scale = d.mean() / d
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h, scale = _simplex_model(highspy, bytes_)
     inf = highspy.kHighsInf
     zeros_i = np.zeros(0, dtype=np.int32)
     zeros_f = np.zeros(0, dtype=np.float64)
-    h.addCols(n, np.zeros(n), np.zeros(n), np.ones(n), 0, zeros_i, zeros_i, zeros_f)
     h.addCols(
         steps, np.ones(steps), np.zeros(steps), np.full(steps, inf), 0, zeros_i, zeros_i, zeros_f
-    )
-    h.addRows(
-        1,
-        np.ones(1),
-        np.ones(1),
-        n,
-        np.zeros(1, dtype=np.int32),
-        np.arange(n, dtype=np.int32),
-        np.ones(n),
     )
     pair_ids: list[int] = []  # pair slack j is LP column n + steps + j
     pair_col: dict[int, int] = {}
@@ -604,18 +607,12 @@ def _solve_bundle(
 
     highspy = _highspy()
     n = len(bytes_)
-    d = np.asarray(bytes_, dtype=np.float64)
-    scale = d.mean() / d
-    master = highspy.Highs()
-    master.setOptionValue("output_flag", False)
+    master, scale = _simplex_model(highspy, bytes_)
     inf = highspy.kHighsInf
     zi = np.zeros(0, dtype=np.int32)
     zf = np.zeros(0, dtype=np.float64)
     # columns: a_0..a_{n-1}, z (free: f >= 0 anyway)
-    master.addCols(n, np.zeros(n), np.zeros(n), np.ones(n), 0, zi, zi, zf)
     master.addCols(1, np.ones(1), np.zeros(1), np.full(1, inf), 0, zi, zi, zf)
-    master.addRows(1, np.ones(1), np.ones(1), n, np.zeros(1, dtype=np.int32),
-                   np.arange(n, dtype=np.int32), np.ones(n))
     debug = bool(os.environ.get("BYTEPAIR_MIXTURE_DEBUG"))
     t_begin = time.perf_counter()
     t_sep = t_match = t_master = 0.0
