@@ -341,24 +341,6 @@ impl Tokenizer {
         })?
     }
 
-    /// `encode_batch` as one flat id array plus `offsets` (`len = texts.len() + 1`): the ids of
-    /// text i are `ids[offsets[i]..offsets[i + 1]]`.
-    pub fn encode_batch_flat<S: AsRef<str> + Sync>(
-        &self,
-        texts: &[S],
-        allowed: &FxHashSet<&str>,
-        disallowed: &FxHashSet<&str>,
-        threads: usize,
-    ) -> Result<(Vec<TokenId>, Vec<i64>)> {
-        let per_text = self.encode_batch_parts(texts, allowed, disallowed, threads)?;
-        let offsets = part_offsets(&per_text);
-        let mut ids = Vec::with_capacity(offsets.last().map_or(0, |&n| n as usize));
-        for part in per_text.iter().flatten() {
-            ids.extend_from_slice(part);
-        }
-        Ok((ids, offsets))
-    }
-
     /// `encode_batch` with each text's ids as consecutive parts (one part unless a large text
     /// was encoded in parallel chunks), for a caller that copies them into a buffer of its own
     /// anyway (`encode_batch_numpy` writes them straight into the array's bytes).
@@ -498,16 +480,4 @@ fn few_large<S: AsRef<str>>(texts: &[S], threads: usize) -> bool {
 enum Segment<'a> {
     Text(&'a str),
     Special(TokenId),
-}
-
-/// Offsets of the texts' ids in the concatenation of `per_text` (`len = per_text.len() + 1`).
-pub fn part_offsets(per_text: &[Vec<Vec<TokenId>>]) -> Vec<i64> {
-    let mut offsets = Vec::with_capacity(per_text.len() + 1);
-    offsets.push(0i64);
-    let mut total = 0usize;
-    for parts in per_text {
-        total += parts.iter().map(Vec::len).sum::<usize>();
-        offsets.push(total as i64);
-    }
-    offsets
 }

@@ -218,7 +218,7 @@ impl PyTokenizer {
         let per_text = py
             .detach(|| t.encode_batch_parts(&texts, &set(&allowed), &set(&disallowed), n))
             .map_err(to_py)?;
-        let offsets = crate::tokenizer::part_offsets(&per_text);
+        let offsets = part_offsets(&per_text);
         let total = offsets.last().map_or(0, |&n| n as usize);
         let ids = PyByteArray::new_with(py, total * 4, |buf| {
             // (the copy needs no Python: other threads may run meanwhile)
@@ -621,4 +621,17 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     supertoken::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
+}
+
+/// Offsets of the texts' ids in the concatenation of `per_text` (`len = per_text.len() + 1`):
+/// the ids of text i are `[offsets[i], offsets[i + 1])` of it.
+fn part_offsets(per_text: &[Vec<Vec<u32>>]) -> Vec<i64> {
+    let mut offsets = Vec::with_capacity(per_text.len() + 1);
+    offsets.push(0i64);
+    let mut total = 0usize;
+    for parts in per_text {
+        total += parts.iter().map(Vec::len).sum::<usize>();
+        offsets.push(total as i64);
+    }
+    offsets
 }
