@@ -163,6 +163,37 @@ def test_parallel_list_with_specials_and_reference_counts() -> None:
         gc.enable()
 
 
+def test_single_thread_list_reference_counts() -> None:
+    """One thread: the references of a large list are taken per distinct id (a histogram, then
+    one add per id where the interpreter's layout allows it). Every int object must end up with
+    exactly one reference per occurrence, small ids (cached ints, immortal from Python 3.12 on)
+    included, and give them all back on `del`."""
+    tt, bp = pair("cl100k_base")
+    words = ["the", " cat", " sat", " on", " mat", ",", " 42", "\n", " Ω", " 猫", "!"]
+    text = "".join(words[(i * 7) % len(words)] + words[(i * 3) % len(words)] for i in range(40_000))
+    want = tt.encode_ordinary(text)
+    assert len(want) > 100_000 // 8  # the histogram path (more tokens than vocabulary / 8)
+    for call in (
+        lambda: bp.encode_ordinary(text),
+        lambda: bp.encode(text, disallowed_special=()),
+        lambda: bp.encode(text, disallowed_special=(), num_threads=2),
+    ):
+        first = call()
+        assert first == want
+        small = next(i for i in first if i < 256)
+        large = max(set(first), key=first.count)
+        for probe in (first[first.index(small)], first[first.index(large)]):
+            before = sys.getrefcount(probe)
+            again = call()
+            assert again == want
+            grew = sys.getrefcount(probe) - before
+            # (Python 3.12+: the cached small ints are immortal, their counts never move)
+            immortal = sys.version_info >= (3, 12) and probe < 257
+            assert grew == (0 if immortal else want.count(probe)), (probe, before, grew)
+            del again
+            assert sys.getrefcount(probe) == before
+
+
 def test_parallel_list_is_an_ordinary_list() -> None:
     """With threads, a large text's list is built from parts whose references were taken while
     other parts were still being encoded (its item array written directly). On text with more

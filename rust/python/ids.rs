@@ -48,12 +48,11 @@ impl PyTokenizer {
         parts: &[&[u32]],
     ) -> PyResult<Bound<'py, PyList>> {
         let ints = self.ints(py);
-        if !parts.iter().all(|p| in_range(p, ints)) {
+        if !add_refs(py, ints, parts, &mut Vec::new()) {
             // (never: the encoder emits ids of the vocabulary; kept safe all the same)
             let ids = parts.iter().flat_map(|p| p.iter());
             return PyList::new(py, ids.map(|&i| new_int(py, i)));
         }
-        add_refs(py, ints, parts, &mut Vec::new());
         fill_list(py, ints, parts)
     }
 
@@ -66,15 +65,14 @@ impl PyTokenizer {
         all: &[Vec<u32>],
     ) -> PyResult<Bound<'py, PyList>> {
         let ints = self.ints(py);
-        if !all.iter().all(|ids| in_range(ids, ints)) {
+        let slices: Vec<&[u32]> = all.iter().map(Vec::as_slice).collect();
+        if !add_refs(py, ints, &slices, &mut Vec::new()) {
             let lists = all
                 .iter()
                 .map(|ids| self.id_list(py, ids))
                 .collect::<PyResult<Vec<_>>>()?;
             return PyList::new(py, lists);
         }
-        let slices: Vec<&[u32]> = all.iter().map(Vec::as_slice).collect();
-        add_refs(py, ints, &slices, &mut Vec::new());
         // Why the cyclic GC is paused: every new list counts as a container allocation, so a
         // batch of 100k paragraphs ran dozens of collections, the older generations traversing
         // every list made so far (a fifth of `encode_batch`'s time on en.txt's paragraphs).
@@ -139,10 +137,7 @@ impl PyTokenizer {
                 });
                 // `recv` fails once the worker has returned (its sender is dropped).
                 let Some((k, ids)) = next else { break };
-                let counted = all_in_range && in_range(&ids, ints);
-                if counted {
-                    add_refs(py, ints, &[&ids], &mut counts);
-                }
+                let counted = all_in_range && add_refs(py, ints, &[&ids], &mut counts);
                 all_in_range = counted;
                 parts.push((k, ids, counted));
             }
@@ -237,6 +232,63 @@ fn list_layout_known(py: Python<'_>) -> bool {
     })
 }
 
+/// Whether `incref_n` may raise a reference count by adding to it directly: a little-endian
+/// CPython whose object layout `list_layout_known` admitted (3.10 to 3.14, GIL builds), where a
+/// mortal object's reference count is the low 32 bits of its first word (all of it up to 3.11,
+/// `ob_refcnt_split[0]` in 3.12-3.13, `ob_refcnt` in 3.14; immortal objects have at least 2^30
+/// there in 3.12+), and `Py_IncRef` on a fresh int is seen to add exactly 1 there. Decided once
+/// per process; otherwise every reference is taken with `Py_IncRef`.
+fn refcount_layout_known(py: Python<'_>) -> bool {
+    static KNOWN: OnceLock<bool> = OnceLock::new();
+    *KNOWN.get_or_init(|| {
+        if !cfg!(target_endian = "little") || !list_layout_known(py) {
+            return false;
+        }
+        // (a large int is a new object of its own, never a cached small int)
+        let o = new_int(py, 3_000_000_019);
+        let p = o.as_ptr().cast::<u32>();
+        // SAFETY: GIL held; `o` is alive (we own a reference); the first 4 bytes of any object
+        // are in bounds and readable; `Py_IncRef` / `Py_DecRef` are balanced.
+        unsafe {
+            let before = p.read();
+            pyo3::ffi::Py_IncRef(o.as_ptr());
+            let after = p.read();
+            pyo3::ffi::Py_DecRef(o.as_ptr());
+            before < 1 << 20 && after == before + 1 && p.read() == before
+        }
+    })
+}
+
+/// Take `n` more references to `o`: when `direct` (see `refcount_layout_known`) and the count
+/// stays below 2^30 (mortal in every admitted version), by adding `n` to the count at once;
+/// otherwise with `Py_IncRef` (a no-op on an immortal object, so it stops after one call that
+/// changes nothing). One add instead of one call per token: for the histogram of a large text
+/// that is a few hundred thousand adds instead of millions of calls.
+///
+/// # Safety
+/// The GIL is held and `o` is a live object.
+unsafe fn incref_n(o: *mut pyo3::ffi::PyObject, n: u32, direct: bool) {
+    let p = o.cast::<u32>();
+    // SAFETY (of the reads and the write): the caller guarantees a live object under the GIL;
+    // its first 4 bytes are the low half of the reference count in the layouts `direct` admits.
+    unsafe {
+        if direct {
+            let cur = p.read();
+            if u64::from(cur) + u64::from(n) < 1 << 30 {
+                p.write(cur + n);
+                return;
+            }
+        }
+        for k in 0..n {
+            let before = if direct { Some(p.read()) } else { None };
+            pyo3::ffi::Py_IncRef(o);
+            if k == 0 && before.is_some_and(|b| p.read() == b) {
+                return; // immortal: the count does not move
+            }
+        }
+    }
+}
+
 fn new_int(py: Python<'_>, i: u32) -> Py<PyAny> {
     let Ok(o) = i.into_pyobject(py);
     o.into_any().unbind()
@@ -246,34 +298,47 @@ fn in_range(ids: &[u32], ints: &[Py<PyAny>]) -> bool {
     ids.iter().all(|&i| (i as usize) < ints.len())
 }
 
-/// Take one new reference to `ints[i]` for every id `i` of `parts` (all in range).
+/// Take one new reference to `ints[i]` for every id `i` of `parts`; false, with no reference
+/// taken, if an id is out of range (then the caller builds the list another way).
 ///
 /// Why per distinct id: one increment per token touches the int object of every token, a cache
 /// miss each on a 100k-200k-entry vocabulary (~4 ms per MB of English); a histogram of the ids
-/// stays in cache and each object is touched once. Few ids are incremented directly. `counts` is
-/// scratch (all zero between calls).
-fn add_refs(_py: Python<'_>, ints: &[Py<PyAny>], parts: &[&[u32]], counts: &mut Vec<u32>) {
+/// stays in cache and each object is touched once, with one add (`incref_n`). The histogram's
+/// indexing is also the range check (a separate pass cost ~7 instructions per token). Few ids
+/// are incremented one by one. `counts` is scratch (all zero between calls).
+fn add_refs(_py: Python<'_>, ints: &[Py<PyAny>], parts: &[&[u32]], counts: &mut Vec<u32>) -> bool {
     let total: usize = parts.iter().map(|p| p.len()).sum();
-    if total >= ints.len() / 8 {
+    if total >= ints.len() / 8 && u32::try_from(total).is_ok() {
         counts.resize(ints.len(), 0);
         for &i in parts.iter().flat_map(|p| p.iter()) {
-            counts[i as usize] += 1;
+            match counts.get_mut(i as usize) {
+                Some(c) => *c += 1,
+                None => {
+                    counts.iter_mut().for_each(|c| *c = 0);
+                    return false;
+                }
+            }
         }
+        let direct = refcount_layout_known(_py);
         for (o, c) in ints.iter().zip(counts.iter_mut()) {
-            for _ in 0..*c {
-                // SAFETY: the GIL is held (`_py`) and `ints` keeps the object alive; `Py_IncRef`
-                // takes one more reference to it.
-                unsafe { pyo3::ffi::Py_IncRef(o.as_ptr()) };
+            if *c > 0 {
+                // SAFETY: the GIL is held (`_py`) and `ints` keeps the object alive; `direct`
+                // is what `refcount_layout_known` decided.
+                unsafe { incref_n(o.as_ptr(), *c, direct) };
             }
             *c = 0;
         }
     } else {
+        if !parts.iter().all(|p| in_range(p, ints)) {
+            return false;
+        }
         for &i in parts.iter().flat_map(|p| p.iter()) {
-            // SAFETY: the GIL is held (`_py`), and `ints[i]` (in range: checked by the callers)
-            // is kept alive by `ints`; `Py_IncRef` takes one more reference to it.
+            // SAFETY: the GIL is held (`_py`), and `ints[i]` (in range: checked just above) is
+            // kept alive by `ints`; `Py_IncRef` takes one more reference to it.
             unsafe { pyo3::ffi::Py_IncRef(ints[i as usize].as_ptr()) };
         }
     }
+    true
 }
 
 /// Give back the references `add_refs` took for `ids` (the GIL is held by the caller, which
@@ -302,7 +367,7 @@ fn fill_list<'py>(
     // new reference to a list of `n` NULL slots, or NULL with an exception set (checked; the
     // references are then given back). Each slot k < n is set exactly once with
     // `PyList_SetItem`, which steals one reference: the one `add_refs` took for that occurrence.
-    // Every id is in range (checked by the callers) and `ints` keeps every object alive. So the
+    // Every id is in range (`add_refs`, run first, checked) and `ints` keeps every object alive. So the
     // list is complete and owns all its items when `from_owned_ptr` takes over its reference.
     unsafe {
         let list = pyo3::ffi::PyList_New(n);
@@ -395,7 +460,7 @@ fn fill_list_parallel<'py>(
             for (j, &i) in ids.iter().enumerate() {
                 // SAFETY: `at + j < len` (the pieces tile `0..len`), the block holds `len` slots,
                 // and no other piece covers this slot. Each slot takes over the reference
-                // `add_refs` took for this occurrence (ids checked in range by the caller).
+                // `add_refs` took for this occurrence (it checked the ids are in range).
                 unsafe { base.add(at + j).write(ints[i as usize].as_ptr()) };
             }
         })
