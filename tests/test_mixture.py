@@ -256,6 +256,18 @@ def test_bootstrap_intervals_and_plot(tmp_path: Path) -> None:
     assert "en" in str(res)
 
 
+@pytest.mark.parametrize("method", ["lazy", "bundle"])
+def test_progress_lines_on_stderr(method: str, capsys: pytest.CaptureFixture[str]) -> None:
+    tok = bp.train_from_iterator([en(), greek()], 500, pattern="gpt2")
+    samples = {"en": [en()], "greek": [greek()]}
+    quiet = bp.infer_mixture(tok, samples, merges=150, method=method, progress=False)
+    assert capsys.readouterr().err == ""
+    loud = bp.infer_mixture(tok, samples, merges=150, method=method, progress=True)
+    err = capsys.readouterr().err
+    assert "mixture LP (" + method + ")" in err and "lower bound" in err, err
+    assert loud.proportions == quiet.proportions
+
+
 def test_merges_absent_from_the_samples_are_reported() -> None:
     tok = bp.train_from_iterator([en(), greek()], 500, pattern="gpt2")
     res = bp.infer_mixture(tok, {"en": [en()]}, merges=200)

@@ -74,6 +74,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--threads", type=int, default=None, help="worker threads (default all)")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="save a bar chart")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress lines while the LP is solved"
+    )
     p.set_defaults(func=_run)
 
 
@@ -125,6 +128,7 @@ def _run(args: argparse.Namespace) -> int:
                 time_limit=args.time_limit,
                 method=args.method,
                 num_threads=args.threads,
+                progress=False if (args.quiet or args.json) else None,
             )
         if args.plot:
             res.plot(args.plot)

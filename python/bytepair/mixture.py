@@ -305,6 +305,44 @@ class _Solved:
     t_solve: float
 
 
+class _Progress:
+    """The solve's status on stderr while it runs: bounds, gap and elapsed time, after the first
+    round and then at most once a second on a terminal (one line, rewritten in place) or every
+    10 seconds otherwise (a log line each). The exact LP of a long merge list can take many minutes; this is what tells
+    whether it is converging."""
+
+    def __init__(self, enabled: bool, label: str) -> None:
+        self.on = enabled
+        self.tty = enabled and sys.stderr.isatty()
+        self.every = 1.0 if self.tty else 10.0
+        self.label = label
+        self.t0 = time.perf_counter()
+        self.last = -math.inf  # (the first update is shown at once)
+        self.shown = False
+
+    def update(self, what: str, lower: float, best: float) -> None:
+        if not self.on:
+            return
+        now = time.perf_counter()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        line = f"{self.label}: {what}, lower bound {lower:.7g}"
+        if math.isfinite(best) and best > 0:
+            line += f", best {best:.7g} (gap {(best - lower) / best:.2%})"
+        line += f", {now - self.t0:.0f}s"
+        if self.tty:
+            print("\r" + line + "\x1b[K", end="", file=sys.stderr, flush=True)
+            self.shown = True
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.shown:
+            print(file=sys.stderr, flush=True)
+            self.shown = False
+
+
 def _simplex_model(highspy: Any, bytes_: Sequence[int]) -> tuple[Any, Any]:
     """A quiet HiGHS model whose columns 0..n-1 are the proportions (in [0, 1]) and whose row 0
     makes them sum to 1; and the count scale of each category. Counts are measured per
@@ -349,6 +387,7 @@ def _solve(
     growth: float = 2.0,
     stage_gap: float = 1e-3,
     time_limit: Optional[float] = None,
+    progress: Optional[_Progress] = None,
 ) -> _Solved:
     """Lazy constraint generation with a lower and an upper bound.
 
@@ -512,6 +551,8 @@ def _solve(
             )
         objective = lower = float(h.getInfo().objective_function_value)
         lower_valid = True
+        if progress is not None:
+            progress.update(f"round {rounds}, {h.getNumRow() - 1} rows", lower, best_f)
         if debug:
             print(
                 f"round {rounds} (horizon {horizon}): +{k} rows "
@@ -589,6 +630,7 @@ def _solve_bundle(
     gap: float = 0.0,
     time_limit: Optional[float] = None,
     level: float = 0.3,
+    progress: Optional[_Progress] = None,
 ) -> _Solved:
     """The LP as ``min over the simplex of f(a)``, ``f(a)`` = its value in the slacks at fixed
     proportions, by a level bundle method (Lemarechal, Nemirovskii, Nesterov 1995).
@@ -649,6 +691,8 @@ def _solve_bundle(
         lower = max(lower, float(master.getInfo().objective_function_value))
         t_master += time.perf_counter() - t0
         spread = best_f - lower
+        if progress is not None:
+            progress.update(f"iteration {iters}", lower, best_f)
         if debug:
             print(
                 f"iteration {iters}: f in [{lo:.10g}, {up:.10g}] ({rounds} rounds, +{added} "
@@ -700,6 +744,7 @@ def infer_mixture(
     time_limit: Optional[float] = None,
     num_threads: Optional[int] = None,
     method: str = "lazy",
+    progress: Optional[bool] = None,
 ) -> MixtureResult:
     """Estimate the proportions (by bytes) of the categories in ``tokenizer``'s training data.
 
@@ -723,7 +768,8 @@ def infer_mixture(
     maximum-weight matching in Rust; same optimum, slower on the benchmarks so far, see
     bench/README.md); with ``"bundle"``, ``rounds`` counts outer iterations, ``constraints``
     the matching edges found, ``per_step`` the edges added per step and oracle pass
-    (default 10; 3 for ``"lazy"``).
+    (default 10; 3 for ``"lazy"``). ``progress``: the solve's bounds, gap and time on stderr
+    while it runs (None: only when stderr is a terminal).
 
     Raises ValueError for an empty category sample, a merge list that cannot be replayed, or
     bad arguments; ImportError when highspy is missing; RuntimeError if the LP is not solved.
@@ -763,7 +809,11 @@ def infer_mixture(
     if len(tokenizer.merges) == 0:
         raise ValueError("the tokenizer has no merges")
 
-    def run(category_texts: list[list[str]]) -> tuple[_Solved, _core.MixtureAttack, float]:
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+
+    def run(
+        category_texts: list[list[str]], label: str
+    ) -> tuple[_Solved, _core.MixtureAttack, float]:
         t0 = time.perf_counter()
         try:
             attack = _core.MixtureAttack(core, category_texts, merges, num_threads)
@@ -773,8 +823,16 @@ def infer_mixture(
                 raise ValueError(f"category {names[int(m.group(1))]!r}: {m.group(2)}") from None
             raise
         t_count = time.perf_counter() - t0
+        bar = _Progress(show, label)
+        try:
+            solved = solve(attack, bar)
+        finally:
+            bar.close()
+        return solved, attack, t_count
+
+    def solve(attack: _core.MixtureAttack, bar: _Progress) -> _Solved:
         if method == "bundle":
-            solved = _solve_bundle(
+            return _solve_bundle(
                 attack,
                 attack.sample_bytes(),
                 tol=tol,
@@ -782,30 +840,30 @@ def infer_mixture(
                 max_rounds=max_rounds,
                 gap=gap,
                 time_limit=time_limit,
+                progress=bar,
             )
-        else:
-            solved = _solve(
-                attack,
-                attack.sample_bytes(),
-                tol=tol,
-                per_step=3 if per_step is None else per_step,
-                max_rows=max_rows,
-                max_rounds=max_rounds,
-                gap=gap,
-                time_limit=time_limit,
-            )
-        return solved, attack, t_count
+        return _solve(
+            attack,
+            attack.sample_bytes(),
+            tol=tol,
+            per_step=3 if per_step is None else per_step,
+            max_rows=max_rows,
+            max_rounds=max_rounds,
+            gap=gap,
+            time_limit=time_limit,
+            progress=bar,
+        )
 
-    solved, attack, t_count = run([texts[c] for c in names])
+    solved, attack, t_count = run([texts[c] for c in names], f"mixture LP ({method})")
     intervals: Optional[dict[str, tuple[float, float]]] = None
     replicates: list[dict[str, float]] = []
     t_boot = 0.0
     if bootstrap:
         t0 = time.perf_counter()
         rng = np.random.default_rng(seed)
-        for _ in range(bootstrap):
+        for k in range(bootstrap):
             rep = [_resample(texts[c], rng) for c in names]
-            s, _, _ = run(rep)
+            s, _, _ = run(rep, f"bootstrap replicate {k + 1}/{bootstrap}")
             replicates.append({c: float(p) for c, p in zip(names, s.proportions, strict=True)})
         alpha = (1 - confidence) / 2
         intervals = {}
