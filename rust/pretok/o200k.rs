@@ -52,7 +52,14 @@ const L: u8 = LOWER | BOTH | MARK;
 
 /// Call `f` on each piece of `text`, in order.
 pub(crate) fn split<'a>(text: &'a str, f: impl FnMut(&'a str)) {
-    split_fast(text, fast, next, f);
+    split_fast(
+        text,
+        #[inline(always)]
+        |c, w, i| fast(c, w, i),
+        #[inline(always)]
+        |c, i, b0| next(c, i, b0),
+        f,
+    );
 }
 
 /// End of the piece starting at `i` when the 16 bytes `w` at `i` decide it, else 0 (then
