@@ -28,7 +28,14 @@ use super::scan::{split_with, Cursor};
 
 /// Call `f` on each piece of `text`, in order.
 pub(crate) fn split<'a>(text: &'a str, f: impl FnMut(&'a str)) {
-    split_with(text, next, f);
+    // (a closure marked for inlining: passed as a fn item, `next` went through an out-of-line
+    // `Fn::call` shim per piece in the Python module's build; see o200k.rs)
+    split_with(
+        text,
+        #[inline(always)]
+        |c, i, b0| next(c, i, b0),
+        f,
+    );
 }
 
 /// The group (`\p{L}`, `\p{N}` or `[^\s\p{L}\p{N}]`) of a class bit, or 0 for whitespace.
