@@ -165,9 +165,10 @@ def test_parallel_list_with_specials_and_reference_counts() -> None:
 
 def test_single_thread_list_reference_counts() -> None:
     """One thread: the references of a large list are taken per distinct id (a histogram, then
-    one add per id where the interpreter's layout allows it). Every int object must end up with
-    exactly one reference per occurrence, small ids (cached ints, immortal from Python 3.12 on)
-    included, and give them all back on `del`."""
+    one add per id where the interpreter's layout allows it), and its item array is written
+    directly. Every int object must end up with exactly one reference per occurrence, small ids
+    (cached ints, immortal from Python 3.12 on) included, give them all back on `del`, and the
+    list must behave as any list."""
     tt, bp = pair("cl100k_base")
     words = ["the", " cat", " sat", " on", " mat", ",", " 42", "\n", " Ω", " 猫", "!"]
     text = "".join(words[(i * 7) % len(words)] + words[(i * 3) % len(words)] for i in range(40_000))
@@ -190,6 +191,13 @@ def test_single_thread_list_reference_counts() -> None:
             # (Python 3.12+: the cached small ints are immortal, their counts never move)
             immortal = sys.version_info >= (3, 12) and probe < 257
             assert grew == (0 if immortal else want.count(probe)), (probe, before, grew)
+            # (a large list's item array is written directly: it must behave as any list)
+            again.append(-1)
+            again.extend(range(3))
+            assert again.pop() == 2 and again[len(want)] == -1
+            assert sys.getsizeof(again) < sys.getsizeof([]) + 8 * (len(again) * 9 // 8 + 1024)
+            del again[len(want) :]
+            assert again == want and sorted(again)[-1] == max(want)
             del again
             assert sys.getrefcount(probe) == before
 

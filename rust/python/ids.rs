@@ -22,6 +22,11 @@ use super::{to_py, PyTokenizer};
 /// Texts from this size are encoded with the streamed list building when threads > 1.
 pub(super) const STREAM_MIN_BYTES: usize = 1 << 20;
 
+/// Lists from this many ids get their item array written once, GIL released
+/// (`fill_list_parallel` with one thread); shorter ones (batches of paragraphs) are built with
+/// `PyList_New`, whose small arrays come from Python's allocator.
+const LARGE_LIST: usize = 1 << 14;
+
 impl PyTokenizer {
     /// One Python int per id of the vocabulary, made on first use.
     fn ints(&self, py: Python<'_>) -> &[Py<PyAny>] {
@@ -52,6 +57,10 @@ impl PyTokenizer {
             // (never: the encoder emits ids of the vocabulary; kept safe all the same)
             let ids = parts.iter().flat_map(|p| p.iter());
             return PyList::new(py, ids.map(|&i| new_int(py, i)));
+        }
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len >= LARGE_LIST && list_layout_known(py) {
+            return fill_list_parallel(py, ints, parts, 1);
         }
         fill_list(py, ints, parts)
     }
@@ -401,10 +410,12 @@ fn fill_list<'py>(
     }
 }
 
-/// [`fill_list`] with the item array written by `threads` threads, GIL released: for the
-/// parallel `encode` of a large text this is the part of the list building left after the
-/// last part arrives (a fresh array of 8 bytes per token, whose pages fault on first write).
-/// Only when `list_layout_known`: the array is a `PyMem` block that a new empty list takes over.
+/// [`fill_list`] with the item array written by `threads` threads (or this one), GIL released:
+/// for the parallel `encode` of a large text this is the part of the list building left after
+/// the last part arrives (a fresh array of 8 bytes per token, whose pages fault on first write).
+/// Only when `list_layout_known`: the array is a `PyMem` block that a new empty list takes over,
+/// so it is written once (`PyList_New(n)` zeroes its array first: a second pass over 8 bytes per
+/// token whenever the allocator reuses memory instead of mapping fresh pages).
 fn fill_list_parallel<'py>(
     py: Python<'py>,
     ints: &[Py<PyAny>],
@@ -454,18 +465,23 @@ fn fill_list_parallel<'py>(
         }
     }
     let slots = Slots(block);
-    let fill = || {
-        pieces.par_iter().for_each(|&(at, ids)| {
-            let base = slots.base();
-            for (j, &i) in ids.iter().enumerate() {
-                // SAFETY: `at + j < len` (the pieces tile `0..len`), the block holds `len` slots,
-                // and no other piece covers this slot. Each slot takes over the reference
-                // `add_refs` took for this occurrence (it checked the ids are in range).
-                unsafe { base.add(at + j).write(ints[i as usize].as_ptr()) };
-            }
+    let fill_piece = |&(at, ids): &(usize, &[u32])| {
+        let base = slots.base();
+        for (j, &i) in ids.iter().enumerate() {
+            // SAFETY: `at + j < len` (the pieces tile `0..len`), the block holds `len` slots,
+            // and no other piece covers this slot. Each slot takes over the reference
+            // `add_refs` took for this occurrence (it checked the ids are in range).
+            unsafe { base.add(at + j).write(ints[i as usize].as_ptr()) };
+        }
+    };
+    let filled = if threads <= 1 {
+        py.detach(|| pieces.iter().for_each(fill_piece));
+        Ok(())
+    } else {
+        py.detach(|| {
+            crate::encode::pool::install(threads, || pieces.par_iter().for_each(fill_piece))
         })
     };
-    let filled = py.detach(|| crate::encode::pool::install(threads, fill));
     // SAFETY: GIL held. On failure (no thread pool) nothing was written: the references are
     // given back and the block freed. Otherwise every slot holds an owned reference; a new empty
     // list (`PyList_New(0)`, NULL item array) takes the block over as `list_resize` would
