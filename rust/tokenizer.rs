@@ -95,6 +95,12 @@ impl Tokenizer {
         Ok(out)
     }
 
+    /// [`Self::encode_ordinary`], appending to `out` (whose capacity a caller may reuse).
+    pub fn encode_ordinary_append(&self, text: &str, out: &mut Vec<TokenId>) -> Result<()> {
+        self.encoder
+            .with_sink(|sink| self.encode_ordinary_into(sink, text, out))
+    }
+
     fn encode_ordinary_into(
         &self,
         sink: &mut PieceSink<'_>,
