@@ -19,17 +19,112 @@
 //!    (`\s*[\r\n]` backtracks to it); else all but the last character if there are two or more
 //!    (`\s+(?!\S)`), else the single character.
 //!
+//! Fast path ([`fast`]): a piece that starts with at least 16 bytes left and is decided by ASCII
+//! alone (most pieces of English and code) is found from 16-bit class masks of those 16 bytes
+//! ([`Block`]), as in the o200k scanner; everything else goes through [`next`].
+//!
 //! Cost: one pass, O(1) work per byte, no allocation.
 //!
 //! Invariant: pieces are non-empty and concatenate to the input; they equal fancy-regex's
 //! `find_iter` on the pattern (tests in this file).
 
-use super::classes::{BYTE, LETTER, NUM, PREFIX, PUNCT};
-use super::scan::{split_with, Cursor};
+use super::block::{ones_from, Block};
+use super::classes::{BYTE, LETTER, LOWER, NL, NUM, OTHER, PREFIX, PUNCT, UPPER, WS};
+use super::scan::{split_fast, Cursor};
 
 /// Call `f` on each piece of `text`, in order.
 pub(crate) fn split<'a>(text: &'a str, f: impl FnMut(&'a str)) {
-    split_with(text, next, f);
+    split_fast(text, fast, next, f);
+}
+
+/// End of the piece starting at `i` when the 16 bytes `w` at `i` decide it, else 0 (then
+/// [`next`] decides). Only ASCII is classified here: whenever a run stops at a non-ASCII byte
+/// (which might continue it) or reaches the end of `w`, the answer is 0; a piece starting with
+/// `'` (a contraction, or punctuation) is left to [`next`] too.
+///
+/// In ASCII: a letter run, with an optional prefix byte of `[^\r\n\p{L}\p{N}]` (ASCII
+/// punctuation or whitespace other than `\r\n`) when a letter follows it (case 2 of the module
+/// docs; contractions are pieces of their own, so the run just ends); up to three digits; an
+/// optional space, a punctuation run (apostrophes included) and any `\r\n` run; a whitespace
+/// run cut as in case 5 (the run cannot reach the end of the text: it stops inside `w`).
+#[inline(always)]
+fn fast(_c: Cursor<'_>, w: &[u8; 16], i: usize) -> usize {
+    let blk = Block::load(w);
+    let k0 = BYTE[w[0] as usize];
+    let letter = blk.range(b'a', b'z') | blk.range(b'A', b'Z');
+    let non_ascii = blk.non_ascii();
+    // Start of the letters: 0, or 1 after a prefix byte.
+    let s = if k0 & (UPPER | LOWER) != 0 {
+        0
+    } else if k0 & (OTHER | WS) != 0 && w[0] != b'\'' && letter & 2 != 0 {
+        1
+    } else {
+        return fast_other(blk, w[0], k0, non_ascii, letter, i);
+    };
+    // Bit `s` is a letter, so `e > s`; at `e < 16` is a byte that is no ASCII letter.
+    let e = s + ones_from(letter, s);
+    if e >= 16 || non_ascii >> e & 1 != 0 {
+        return 0;
+    }
+    i + e as usize
+}
+
+/// [`fast`] for a piece that is not a letter run starting at byte 0 or 1 of `w`: `b0` is byte 0
+/// and `k0` its class (0 if not ASCII), `letter` the mask of ASCII letters.
+#[inline(always)]
+fn fast_other(blk: Block, b0: u8, k0: u8, non_ascii: u32, letter: u32, i: usize) -> usize {
+    let space = blk.range(9, 13) | blk.eq(b' ');
+    let digit = blk.range(b'0', b'9');
+    let other = !(non_ascii | letter | digit | space) & 0xFFFF;
+    // End of the punctuation run from bit `p` (`[^\s\p{L}\p{N}]++`, then `[\r\n]*+`).
+    let punct = |p: u32| {
+        let q = p + ones_from(other, p);
+        // A non-ASCII byte may be a mark (in the run) or not: `next` decides.
+        if q >= 16 || non_ascii >> q & 1 != 0 {
+            return 0;
+        }
+        let r = q + ones_from(blk.eq(b'\n') | blk.eq(b'\r'), q);
+        if r >= 16 {
+            0
+        } else {
+            i + r as usize
+        }
+    };
+    match k0 {
+        NUM => {
+            let d = ones_from(digit, 0);
+            if d >= 3 {
+                i + 3
+            } else if non_ascii >> d & 1 != 0 {
+                0
+            } else {
+                i + d as usize
+            }
+        }
+        // An apostrophe may start a contraction (alternative 1).
+        OTHER if b0 == b'\'' => 0,
+        // (Not followed by a letter, or `fast` would have taken the word.)
+        OTHER => punct(0),
+        WS | NL => {
+            if b0 == b' ' && other & 2 != 0 {
+                return punct(1);
+            }
+            let r = ones_from(space, 0);
+            if r >= 16 || non_ascii >> r & 1 != 0 {
+                return 0;
+            }
+            // `i + r < len`: the run is not at the end of the text.
+            let nl = (blk.eq(b'\n') | blk.eq(b'\r')) & ((1 << r) - 1);
+            if nl != 0 {
+                i + (32 - nl.leading_zeros()) as usize
+            } else if r >= 2 {
+                i + r as usize - 1
+            } else {
+                i + 1
+            }
+        }
+        _ => 0,
+    }
 }
 
 /// End of the piece starting at `i` (`i < len`).
@@ -97,6 +192,11 @@ mod tests {
                 "ll", "\t", "'Ll", " ", "\u{a0}x", "\n  ",
             ],
         );
+    }
+
+    #[test]
+    fn cl100k_block_edges() {
+        testutil::check_block_edges(P);
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //!
 //! Presets reproduce exactly the split patterns tiktoken uses (`gpt2` = r50k, `cl100k`, `o200k`)
 //! with hand-written scanners (`gpt2.rs`, `cl100k.rs`, `o200k.rs` over the byte cursor of `scan.rs`
-//! and the Unicode class table of `classes.rs`; o200k also classifies 16 ASCII bytes at once with
-//! `block.rs`), 8-25x faster than the regex; `none` keeps the
-//! whole input as one piece; anything else is compiled as a custom regex (fancy-regex, so
-//! lookaheads and possessive quantifiers work).
+//! and the Unicode class table of `classes.rs`; o200k and cl100k also classify 16 ASCII bytes at
+//! once with `block.rs`), 8-25x faster than the regex; `none` keeps the whole input as one piece;
+//! anything else is compiled as a custom regex (fancy-regex, so lookaheads and possessive
+//! quantifiers work).
 //!
 //! Invariant of every pretokenizer: the pieces, concatenated in order, are exactly the input. The
 //! scanners give exactly the pieces of fancy-regex's `find_iter` on the preset pattern, for every
