@@ -34,7 +34,16 @@ use super::scan::{split_fast, Cursor};
 
 /// Call `f` on each piece of `text`, in order.
 pub(crate) fn split<'a>(text: &'a str, f: impl FnMut(&'a str)) {
-    split_fast(text, fast, next, f);
+    // (closures marked for inlining, as in o200k.rs: passed as fn items, they went through an
+    // out-of-line `Fn::call` shim per piece in the Python module's build)
+    split_fast(
+        text,
+        #[inline(always)]
+        |c, w, i| fast(c, w, i),
+        #[inline(always)]
+        |c, i, b0| next(c, i, b0),
+        f,
+    );
 }
 
 /// End of the piece starting at `i` when the 16 bytes `w` at `i` decide it, else 0 (then
