@@ -23,6 +23,7 @@ LP at fixed ``a`` = a maximum-weight matching between steps and pairs (solved ex
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -308,8 +309,8 @@ class _Solved:
 class _Progress:
     """The solve's status on stderr while it runs: bounds, gap and elapsed time, after the first
     round and then at most once a second on a terminal (one line, rewritten in place) or every
-    10 seconds otherwise (a log line each). The exact LP of a long merge list can take many minutes; this is what tells
-    whether it is converging."""
+    10 seconds otherwise (a log line each). The exact LP of a long merge list can take many
+    minutes; this is what tells whether it is converging."""
 
     def __init__(self, enabled: bool, label: str) -> None:
         self.on = enabled
@@ -831,23 +832,17 @@ def infer_mixture(
         return solved, attack, t_count
 
     def solve(attack: _core.MixtureAttack, bar: _Progress) -> _Solved:
-        if method == "bundle":
-            return _solve_bundle(
-                attack,
-                attack.sample_bytes(),
-                tol=tol,
-                per_step=10 if per_step is None else per_step,
-                max_rounds=max_rounds,
-                gap=gap,
-                time_limit=time_limit,
-                progress=bar,
+        solver = (
+            functools.partial(_solve_bundle, per_step=10 if per_step is None else per_step)
+            if method == "bundle"
+            else functools.partial(
+                _solve, per_step=3 if per_step is None else per_step, max_rows=max_rows
             )
-        return _solve(
+        )
+        return solver(
             attack,
             attack.sample_bytes(),
             tol=tol,
-            per_step=3 if per_step is None else per_step,
-            max_rows=max_rows,
             max_rounds=max_rounds,
             gap=gap,
             time_limit=time_limit,

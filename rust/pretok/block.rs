@@ -119,6 +119,61 @@ pub(crate) fn ones_from(m: u32, p: u32) -> u32 {
     (!(m >> p)).trailing_zeros()
 }
 
+/// The ASCII cases the cl100k and o200k fast paths share, read off the masks of the 16 bytes at
+/// a piece start `i`. Each returns the piece's end, or 0 when the block cannot decide it (a run
+/// reaches a non-ASCII byte, which might continue it, or the end of the block); the caller then
+/// asks its general scanner.
+///
+/// `\p{N}{1,3}` from bit 0 (byte 0 is a digit).
+#[inline(always)]
+pub(crate) fn digits_end(digit: u32, non_ascii: u32, i: usize) -> usize {
+    let d = ones_from(digit, 0);
+    if d >= 3 {
+        i + 3
+    } else if non_ascii >> d & 1 != 0 {
+        0
+    } else {
+        i + d as usize
+    }
+}
+
+/// A punctuation run from bit `p` (`other`: the mask of ASCII bytes that are not letters,
+/// digits or whitespace), then a run of `tail` bytes (`[\r\n]*` in cl100k, `[\r\n/]*` in o200k).
+#[inline(always)]
+pub(crate) fn punct_end(other: u32, tail: u32, non_ascii: u32, p: u32, i: usize) -> usize {
+    let q = p + ones_from(other, p);
+    // A non-ASCII byte may be a mark (in the run) or not: the general scanner decides.
+    if q >= 16 || non_ascii >> q & 1 != 0 {
+        return 0;
+    }
+    let r = q + ones_from(tail, q);
+    if r >= 16 {
+        0
+    } else {
+        i + r as usize
+    }
+}
+
+/// A whitespace piece from bit 0 (byte 0 is whitespace): with the maximal run of `space` ending
+/// inside the block (so not at the end of the text), up to its last `\r`/`\n` if it has one
+/// (`\s*[\r\n]+`), else all but its last byte when it has two or more (`\s+(?!\S)`), else the
+/// one byte.
+#[inline(always)]
+pub(crate) fn ws_end(blk: Block, space: u32, non_ascii: u32, i: usize) -> usize {
+    let r = ones_from(space, 0);
+    if r >= 16 || non_ascii >> r & 1 != 0 {
+        return 0;
+    }
+    let nl = (blk.eq(b'\n') | blk.eq(b'\r')) & ((1 << r) - 1);
+    if nl != 0 {
+        i + (32 - nl.leading_zeros()) as usize
+    } else if r >= 2 {
+        i + r as usize - 1
+    } else {
+        i + 1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@
 //! Invariant: pieces are non-empty and concatenate to the input; they equal fancy-regex's
 //! `find_iter` on the pattern (tests in this file).
 
-use super::block::{ones_from, Block};
+use super::block::{digits_end, ones_from, punct_end, ws_end, Block};
 use super::classes::{BYTE, LETTER, LOWER, NL, NUM, OTHER, PREFIX, PUNCT, UPPER, WS};
 use super::scan::{split_fast, Cursor};
 
@@ -86,30 +86,9 @@ fn fast_other(blk: Block, b0: u8, k0: u8, non_ascii: u32, letter: u32, i: usize)
     let digit = blk.range(b'0', b'9');
     let other = !(non_ascii | letter | digit | space) & 0xFFFF;
     // End of the punctuation run from bit `p` (`[^\s\p{L}\p{N}]++`, then `[\r\n]*+`).
-    let punct = |p: u32| {
-        let q = p + ones_from(other, p);
-        // A non-ASCII byte may be a mark (in the run) or not: `next` decides.
-        if q >= 16 || non_ascii >> q & 1 != 0 {
-            return 0;
-        }
-        let r = q + ones_from(blk.eq(b'\n') | blk.eq(b'\r'), q);
-        if r >= 16 {
-            0
-        } else {
-            i + r as usize
-        }
-    };
+    let punct = |p: u32| punct_end(other, blk.eq(b'\n') | blk.eq(b'\r'), non_ascii, p, i);
     match k0 {
-        NUM => {
-            let d = ones_from(digit, 0);
-            if d >= 3 {
-                i + 3
-            } else if non_ascii >> d & 1 != 0 {
-                0
-            } else {
-                i + d as usize
-            }
-        }
+        NUM => digits_end(digit, non_ascii, i),
         // An apostrophe may start a contraction (alternative 1).
         OTHER if b0 == b'\'' => 0,
         // (Not followed by a letter, or `fast` would have taken the word.)
@@ -118,19 +97,7 @@ fn fast_other(blk: Block, b0: u8, k0: u8, non_ascii: u32, letter: u32, i: usize)
             if b0 == b' ' && other & 2 != 0 {
                 return punct(1);
             }
-            let r = ones_from(space, 0);
-            if r >= 16 || non_ascii >> r & 1 != 0 {
-                return 0;
-            }
-            // `i + r < len`: the run is not at the end of the text.
-            let nl = (blk.eq(b'\n') | blk.eq(b'\r')) & ((1 << r) - 1);
-            if nl != 0 {
-                i + (32 - nl.leading_zeros()) as usize
-            } else if r >= 2 {
-                i + r as usize - 1
-            } else {
-                i + 1
-            }
+            ws_end(blk, space, non_ascii, i)
         }
         _ => 0,
     }

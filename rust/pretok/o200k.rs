@@ -41,7 +41,7 @@
 //! Invariant: pieces are non-empty and concatenate to the input; they equal fancy-regex's
 //! `find_iter` on the pattern (tests in this file).
 
-use super::block::{ones_from, Block};
+use super::block::{digits_end, ones_from, punct_end, ws_end, Block};
 use super::classes::{BOTH, BYTE, LETTER, LOWER, MARK, NL, NUM, OTHER, PREFIX, PUNCT, UPPER, WS};
 use super::scan::{split_fast, Cursor};
 
@@ -116,48 +116,18 @@ fn fast_other(blk: Block, k0: u8, non_ascii: u32, letter: u32, i: usize) -> usiz
     // End of the punctuation run from bit `p` (`[^\s\p{L}\p{N}]+`, then `[\r\n/]*`).
     let punct = |p: u32| {
         let other = !(non_ascii | letter | digit | space) & 0xFFFF;
-        let q = p + ones_from(other, p);
-        if q >= 16 || non_ascii >> q & 1 != 0 {
-            return 0;
-        }
-        let nl = blk.eq(b'\n') | blk.eq(b'\r') | blk.eq(b'/');
-        let r = q + ones_from(nl, q);
-        if r >= 16 {
-            0
-        } else {
-            i + r as usize
-        }
+        let tail = blk.eq(b'\n') | blk.eq(b'\r') | blk.eq(b'/');
+        punct_end(other, tail, non_ascii, p, i)
     };
     match k0 {
-        NUM => {
-            let d = ones_from(digit, 0);
-            if d >= 3 {
-                i + 3
-            } else if non_ascii >> d & 1 != 0 {
-                0
-            } else {
-                i + d as usize
-            }
-        }
+        NUM => digits_end(digit, non_ascii, i),
         // (Not followed by a letter, or `fast` would have taken the word.)
         OTHER => punct(0),
         WS | NL => {
             if k0 == WS && blk.eq(b' ') & 1 != 0 && (non_ascii | letter | digit | space) & 2 == 0 {
                 return punct(1);
             }
-            let r = ones_from(space, 0);
-            if r >= 16 || non_ascii >> r & 1 != 0 {
-                return 0;
-            }
-            // `i + r < len`: the run is not at the end of the text.
-            let nl = (blk.eq(b'\n') | blk.eq(b'\r')) & ((1 << r) - 1);
-            if nl != 0 {
-                i + (32 - nl.leading_zeros()) as usize
-            } else if r >= 2 {
-                i + r as usize - 1
-            } else {
-                i + 1
-            }
+            ws_end(blk, space, non_ascii, i)
         }
         _ => 0,
     }
