@@ -319,12 +319,15 @@ fn add_refs(_py: Python<'_>, ints: &[Py<PyAny>], parts: &[&[u32]], counts: &mut 
     let total: usize = parts.iter().map(|p| p.len()).sum();
     if total >= ints.len() / 8 && u32::try_from(total).is_ok() {
         counts.resize(ints.len(), 0);
-        for &i in parts.iter().flat_map(|p| p.iter()) {
-            match counts.get_mut(i as usize) {
-                Some(c) => *c += 1,
-                None => {
-                    counts.iter_mut().for_each(|c| *c = 0);
-                    return false;
+        // (one loop per part: a `flat_map` over the parts cost ~5 more instructions per id)
+        for part in parts {
+            for &i in *part {
+                match counts.get_mut(i as usize) {
+                    Some(c) => *c += 1,
+                    None => {
+                        counts.iter_mut().for_each(|c| *c = 0);
+                        return false;
+                    }
                 }
             }
         }
@@ -466,12 +469,17 @@ fn fill_list_parallel<'py>(
     }
     let slots = Slots(block);
     let fill_piece = |&(at, ids): &(usize, &[u32])| {
-        let base = slots.base();
+        // SAFETY: `at + ids.len() <= len` (the pieces tile `0..len`) and the block holds `len`
+        // slots, so `base` and every slot written below are inside it; no other piece covers
+        // these slots.
+        let base = unsafe { slots.base().add(at) };
         for (j, &i) in ids.iter().enumerate() {
-            // SAFETY: `at + j < len` (the pieces tile `0..len`), the block holds `len` slots,
-            // and no other piece covers this slot. Each slot takes over the reference
-            // `add_refs` took for this occurrence (it checked the ids are in range).
-            unsafe { base.add(at + j).write(ints[i as usize].as_ptr()) };
+            // SAFETY: `j < ids.len()`, so the slot is in this piece's range (above). `i` is
+            // below `ints.len()`: `add_refs`, which every caller runs first and which only
+            // succeeds when every id is in range, checked it (so no bounds check here, ~2
+            // instructions per id). Each slot takes over the reference `add_refs` took for this
+            // occurrence.
+            unsafe { base.add(j).write(ints.get_unchecked(i as usize).as_ptr()) };
         }
     };
     let filled = if threads <= 1 {
