@@ -202,6 +202,30 @@ def test_single_thread_list_reference_counts() -> None:
             assert sys.getrefcount(probe) == before
 
 
+def test_list_of_over_a_million_ids() -> None:
+    """A list of over a million ids: its item array (over 8 MB) is advised to the kernel for huge
+    pages before it is written (`advise_huge_pages`). The hint must change nothing: the same ids
+    as tiktoken, one reference per occurrence, and a list that grows, shrinks and dies as any."""
+    tt, bp = pair("o200k_base")
+    words = [" the", " cat", " sat", ",", " 42", "\n", " Ω", " 猫", "!", " on", " mat"]
+    text = "".join(words[(i * 7) % len(words)] for i in range(1_200_000))
+    want = tt.encode_ordinary(text)
+    assert len(want) * 8 > 8 << 20
+    for threads in (1, 2):
+        got = bp.encode(text, disallowed_special=(), num_threads=threads)
+        assert got == want
+        # (the object in bytepair's list: tiktoken's ints are other objects of equal value)
+        probe = got[got.index(max((i for i in set(want[:1000]) if i > 256), key=want.count))]
+        before = sys.getrefcount(probe)
+        again = bp.encode(text, disallowed_special=(), num_threads=threads)
+        assert sys.getrefcount(probe) - before == want.count(probe)
+        again.extend(range(1000))
+        del again[len(want) :]
+        assert again == want
+        del again
+        assert sys.getrefcount(probe) == before
+
+
 def test_parallel_list_is_an_ordinary_list() -> None:
     """With threads, a large text's list is built from parts whose references were taken while
     other parts were still being encoded (its item array written directly). On text with more

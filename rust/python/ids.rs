@@ -457,6 +457,7 @@ fn fill_list_parallel<'py>(
             "cannot allocate a list of {len} ids"
         )));
     }
+    advise_huge_pages(block.cast(), bytes);
     // Pieces of at most 64k ids with their offset in the list, spread over the threads.
     const PIECE: usize = 1 << 16;
     let mut pieces = Vec::with_capacity(len / PIECE + parts.len());
@@ -521,3 +522,39 @@ fn fill_list_parallel<'py>(
         Ok(Bound::from_owned_ptr(py, list).cast_into_unchecked())
     }
 }
+
+/// Ask Linux to back a large fresh block (a list's item array, written once right after) with
+/// transparent huge pages, where the system allows them only on request (`madvise` mode, the
+/// default of many distributions; a no-op under `never`, unneeded under `always`).
+///
+/// Why: the array of a list of millions of ids is a fresh `mmap` on every call (glibc maps
+/// blocks over 32 MB, and frees them back to the OS), so every 4 KiB page of it faults on first
+/// write: ~9,600 faults for the 4.5M ids of 20 MB of English, ~15% of `encode_ordinary`'s time
+/// on the benchmark machine. With 2 MiB pages the kernel faults ~18 times. Only a hint: the
+/// block's contents and ownership are unchanged, and an error is ignored.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn advise_huge_pages(block: *mut u8, bytes: usize) {
+    /// Below this a block is not worth a system call (and may come from the heap).
+    const MIN_BYTES: usize = 8 << 20;
+    if bytes < MIN_BYTES {
+        return;
+    }
+    // SAFETY: `sysconf` only reads a system constant.
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        p if p > 0 => p as usize,
+        _ => return,
+    };
+    // The whole pages inside the block: `madvise` needs a page-aligned start.
+    let start = (block as usize).next_multiple_of(page);
+    let end = (block as usize + bytes) / page * page;
+    if end > start {
+        // SAFETY: `start..end` lies inside the block the caller just allocated and owns.
+        // `MADV_HUGEPAGE` does not change the memory's contents or validity, only how the
+        // kernel may back it, and touches no byte; a failure (e.g. a kernel without THP) only
+        // leaves the default.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn advise_huge_pages(_block: *mut u8, _bytes: usize) {}
