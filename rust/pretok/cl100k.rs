@@ -30,19 +30,24 @@
 
 use super::block::{digits_end, ones_from, punct_end, ws_end, Block};
 use super::classes::{BYTE, LETTER, LOWER, NL, NUM, OTHER, PREFIX, PUNCT, UPPER, WS};
-use super::scan::{split_fast, Cursor};
+use super::scan::{split_fast, with_best_features, Cursor};
 
 /// Call `f` on each piece of `text`, in order.
 pub(crate) fn split<'a>(text: &'a str, f: impl FnMut(&'a str)) {
     // (closures marked for inlining, as in o200k.rs: passed as fn items, they went through an
     // out-of-line `Fn::call` shim per piece in the Python module's build)
-    split_fast(
-        text,
+    with_best_features(
         #[inline(always)]
-        |c, w, i| fast(c, w, i),
-        #[inline(always)]
-        |c, i, b0| next(c, i, b0),
-        f,
+        || {
+            split_fast(
+                text,
+                #[inline(always)]
+                |c, w, i| fast(c, w, i),
+                #[inline(always)]
+                |c, i, b0| next(c, i, b0),
+                f,
+            )
+        },
     );
 }
 

@@ -24,17 +24,22 @@
 //! point in many contexts, the shared corpus).
 
 use super::classes::{BYTE, LETTER, NUM, PUNCT};
-use super::scan::{split_with, Cursor};
+use super::scan::{split_with, with_best_features, Cursor};
 
 /// Call `f` on each piece of `text`, in order.
 pub(crate) fn split<'a>(text: &'a str, f: impl FnMut(&'a str)) {
     // (a closure marked for inlining: passed as a fn item, `next` went through an out-of-line
     // `Fn::call` shim per piece in the Python module's build; see o200k.rs)
-    split_with(
-        text,
+    with_best_features(
         #[inline(always)]
-        |c, i, b0| next(c, i, b0),
-        f,
+        || {
+            split_with(
+                text,
+                #[inline(always)]
+                |c, i, b0| next(c, i, b0),
+                f,
+            )
+        },
     );
 }
 

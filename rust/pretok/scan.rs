@@ -40,6 +40,55 @@ pub(crate) fn split_with<'a>(
     }
 }
 
+/// Run `body` (a scanner loop, inlined into it) compiled for x86-64-v3 (AVX2, BMI1/2, LZCNT)
+/// when the CPU has those features, else as built (x86-64 baseline: SSE2).
+///
+/// Why: the scanners' 16-byte masks are SSE2; with AVX enabled the same intrinsics compile to
+/// three-operand VEX forms (no register copy before each compare), and BMI2's shifts take their
+/// count in any register. The whole loop, the encoder's per-piece code included, is one inlined
+/// body, so all of it is compiled both ways. The result is the same either way (the tests run
+/// both).
+#[inline(always)]
+pub(crate) fn with_best_features<R>(body: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if v3_available() {
+            // SAFETY: the CPU has every feature `run_v3` enables (checked just above).
+            return unsafe { run_v3(body) };
+        }
+    }
+    body()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn v3_available() -> bool {
+    #[cfg(test)]
+    if FORCE_BASELINE.with(std::cell::Cell::get) {
+        return false;
+    }
+    // (each check is a load of a cached bit set)
+    std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("bmi1")
+        && std::arch::is_x86_feature_detected!("bmi2")
+        && std::arch::is_x86_feature_detected!("lzcnt")
+        && std::arch::is_x86_feature_detected!("popcnt")
+}
+
+/// # Safety
+/// The CPU supports AVX2, BMI1, BMI2, LZCNT and POPCNT.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,avx2,bmi1,bmi2,lzcnt,popcnt")]
+unsafe fn run_v3<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests set this to run the baseline build of the loops on a CPU that has x86-64-v3.
+    pub(crate) static FORCE_BASELINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// [`split_with`] with a fast path: while 16 bytes remain at the piece start `i`,
 /// `fast(cursor, bytes, i)` (the 16 bytes at `i`) returns the end of the piece, or 0 to leave
 /// the piece to `next`.

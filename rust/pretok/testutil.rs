@@ -52,9 +52,19 @@ impl Preset {
         }
     }
 
+    /// The scanner's pieces, from the build of its loop this CPU runs and from the baseline
+    /// build (`with_best_features`), which must agree.
     pub(crate) fn fast(self, text: &str) -> Vec<&str> {
         let mut v = Vec::new();
         self.fast_split(text, |p| v.push(p));
+        let mut base = Vec::new();
+        super::scan::FORCE_BASELINE.with(|f| f.set(true));
+        self.fast_split(text, |p| base.push(p));
+        super::scan::FORCE_BASELINE.with(|f| f.set(false));
+        assert_eq!(
+            v, base,
+            "the baseline build of the {self:?} scanner differs on {text:?}"
+        );
         v
     }
 
