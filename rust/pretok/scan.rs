@@ -101,11 +101,17 @@ pub(crate) fn split_fast<'a>(
 ) {
     let c = Cursor::new(text);
     let b = c.b;
+    // Piece starts below `limit` have 16 bytes: one comparison per piece (`b.get(i..)` then
+    // `first_chunk` took seven instructions).
+    let limit = b.len().saturating_sub(15);
     let mut i = 0;
     loop {
-        let mut e = match b.get(i..).and_then(<[u8]>::first_chunk::<16>) {
-            Some(w) => fast(c, w, i),
-            None => 0,
+        let mut e = if i < limit {
+            // SAFETY: `i < len - 15`, so `i + 16 <= len`: the 16 bytes at `i` are in `b`, and
+            // `[u8; 16]` has alignment 1.
+            fast(c, unsafe { &*b.as_ptr().add(i).cast::<[u8; 16]>() }, i)
+        } else {
+            0
         };
         if e == 0 {
             let Some(&b0) = b.get(i) else { break };
