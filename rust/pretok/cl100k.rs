@@ -30,24 +30,19 @@
 
 use super::block::{digits_end, ones_from, punct_end, ws_end, Block};
 use super::classes::{BYTE, LETTER, LOWER, NL, NUM, OTHER, PREFIX, PUNCT, UPPER, WS};
-use super::scan::{split_fast, with_best_features, Cursor};
+use super::scan::{split_fast, Cursor};
 
 /// Call `f` on each piece of `text`, in order.
 pub(crate) fn split<'a>(text: &'a str, f: impl FnMut(&'a str)) {
     // (closures marked for inlining, as in o200k.rs: passed as fn items, they went through an
     // out-of-line `Fn::call` shim per piece in the Python module's build)
-    with_best_features(
+    split_fast(
+        text,
         #[inline(always)]
-        || {
-            split_fast(
-                text,
-                #[inline(always)]
-                |c, w, i| fast(c, w, i),
-                #[inline(always)]
-                |c, i, b0| next(c, i, b0),
-                f,
-            )
-        },
+        |c, w, i| fast(c, w, i),
+        #[inline(always)]
+        |c, i, b0| next(c, i, b0),
+        f,
     );
 }
 

@@ -24,22 +24,17 @@
 //! point in many contexts, the shared corpus).
 
 use super::classes::{BYTE, LETTER, NUM, PUNCT};
-use super::scan::{split_with, with_best_features, Cursor};
+use super::scan::{split_with, Cursor};
 
 /// Call `f` on each piece of `text`, in order.
 pub(crate) fn split<'a>(text: &'a str, f: impl FnMut(&'a str)) {
     // (a closure marked for inlining: passed as a fn item, `next` went through an out-of-line
     // `Fn::call` shim per piece in the Python module's build; see o200k.rs)
-    with_best_features(
+    split_with(
+        text,
         #[inline(always)]
-        || {
-            split_with(
-                text,
-                #[inline(always)]
-                |c, i, b0| next(c, i, b0),
-                f,
-            )
-        },
+        |c, i, b0| next(c, i, b0),
+        f,
     );
 }
 

@@ -43,7 +43,7 @@
 
 use super::block::{digits_end, ones_from, punct_end, ws_end, Block};
 use super::classes::{BOTH, BYTE, LETTER, LOWER, MARK, NL, NUM, OTHER, PREFIX, PUNCT, UPPER, WS};
-use super::scan::{split_fast, with_best_features, Cursor};
+use super::scan::{split_fast, Cursor};
 
 /// o200k's `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]`.
 const U: u8 = UPPER | BOTH | MARK;
@@ -55,18 +55,13 @@ pub(crate) fn split<'a>(text: &'a str, f: impl FnMut(&'a str)) {
     // (closures marked for inlining: passed as fn items, `fast` and `next` went through an
     // out-of-line `Fn::call` shim, one call per piece, in the Python module's build (fat LTO);
     // the example binaries inlined them, so their profiles did not show it)
-    with_best_features(
+    split_fast(
+        text,
         #[inline(always)]
-        || {
-            split_fast(
-                text,
-                #[inline(always)]
-                |c, w, i| fast(c, w, i),
-                #[inline(always)]
-                |c, i, b0| next(c, i, b0),
-                f,
-            )
-        },
+        |c, w, i| fast(c, w, i),
+        #[inline(always)]
+        |c, i, b0| next(c, i, b0),
+        f,
     );
 }
 

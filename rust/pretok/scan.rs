@@ -18,26 +18,31 @@ use super::classes::{self, Table, BYTE, LOWER, NL, NUM, OTHER, SPACE, UPPER, WS}
 
 /// Call `f` on each piece of `text`, where `next(cursor, i, byte)` returns the end of the piece
 /// that starts at `i` (`i < len`, `byte` = the byte at `i`; the end must be a character boundary
-/// after `i`).
+/// after `i`). The loop is compiled twice ([`with_best_features`]).
 #[inline(always)]
 pub(crate) fn split_with<'a>(
     text: &'a str,
     next: impl Fn(Cursor<'a>, usize, u8) -> usize,
     mut f: impl FnMut(&'a str),
 ) {
-    let c = Cursor::new(text);
-    let mut rest = text;
-    let mut i = 0;
-    while let Some(&b0) = c.b.get(i) {
-        let e = next(c, i, b0);
-        // A scanner bug must not turn into an endless loop.
-        assert!(e > i, "pretokenizer scanner made no progress at byte {i}");
-        // `split_at` checks one boundary per piece (slicing `text[i..e]` would check two).
-        let (piece, tail) = rest.split_at(e - i);
-        f(piece);
-        rest = tail;
-        i = e;
-    }
+    with_best_features(
+        #[inline(always)]
+        move || {
+            let c = Cursor::new(text);
+            let mut rest = text;
+            let mut i = 0;
+            while let Some(&b0) = c.b.get(i) {
+                let e = next(c, i, b0);
+                // A scanner bug must not turn into an endless loop.
+                assert!(e > i, "pretokenizer scanner made no progress at byte {i}");
+                // `split_at` checks one boundary per piece (slicing `text[i..e]` would check two).
+                let (piece, tail) = rest.split_at(e - i);
+                f(piece);
+                rest = tail;
+                i = e;
+            }
+        },
+    );
 }
 
 /// Run `body` (a scanner loop, inlined into it) compiled for x86-64-v3 (AVX2, BMI1/2, LZCNT)
@@ -91,9 +96,23 @@ thread_local! {
 
 /// [`split_with`] with a fast path: while 16 bytes remain at the piece start `i`,
 /// `fast(cursor, bytes, i)` (the 16 bytes at `i`) returns the end of the piece, or 0 to leave
-/// the piece to `next`.
+/// the piece to `next`. The loop is compiled twice ([`with_best_features`]).
 #[inline(always)]
 pub(crate) fn split_fast<'a>(
+    text: &'a str,
+    fast: impl Fn(Cursor<'a>, &[u8; 16], usize) -> usize,
+    next: impl Fn(Cursor<'a>, usize, u8) -> usize,
+    f: impl FnMut(&'a str),
+) {
+    with_best_features(
+        #[inline(always)]
+        move || split_fast_loop(text, fast, next, f),
+    );
+}
+
+/// The loop of [`split_fast`].
+#[inline(always)]
+fn split_fast_loop<'a>(
     text: &'a str,
     fast: impl Fn(Cursor<'a>, &[u8; 16], usize) -> usize,
     next: impl Fn(Cursor<'a>, usize, u8) -> usize,
