@@ -190,7 +190,7 @@ def test_matching_gives_the_slack_lp_at_fixed_proportions(point: list[float]) ->
     d = np.array(attack.sample_bytes(), dtype=float)
     scale = d.mean() / d
     want, _ = reference_lp(tok, samples, 70, fixed=point)
-    lo, up, grad, matched, rounds, _, _, _, _ = attack.evaluate(
+    lo, up, grad, matched, rounds, _, _, _, _, _ = attack.evaluate(
         list(np.asarray(point) * scale), 10, 1e-4
     )
     assert lo == pytest.approx(want, rel=1e-7, abs=1e-6)

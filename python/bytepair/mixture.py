@@ -45,6 +45,8 @@ Samples = Mapping[str, Union[SampleItem, Iterable[SampleItem]]]
 
 #: HiGHS's default primal feasibility tolerance; the separation tolerance must be looser.
 _FEAS_TOL = 1e-7
+#: ``method="auction"`` stops once its proven bounds are within this relative gap (or ``gap``).
+_AUCTION_GAP = 1e-6
 
 
 @dataclass
@@ -632,6 +634,7 @@ def _solve_bundle(
     time_limit: Optional[float] = None,
     level: float = 0.3,
     progress: Optional[_Progress] = None,
+    auction: bool = False,
 ) -> _Solved:
     """The LP as ``min over the simplex of f(a)``, ``f(a)`` = its value in the slacks at fixed
     proportions, by a level bundle method (Lemarechal, Nemirovskii, Nesterov 1995).
@@ -645,7 +648,14 @@ def _solve_bundle(
     with ``level`` a fraction ``level`` of the way from the lower to the upper bound (this
     stabilises the plain cutting-plane method, which zigzags). Stops when the bounds meet
     (relative ``gap``, and always to within the inner evaluation's own tolerance), or after
-    ``time_limit`` seconds with the best point."""
+    ``time_limit`` seconds with the best point.
+
+    ``auction``: the inner matching is solved by the auction algorithm with epsilon-scaling,
+    warm from the previous point's prices (``method="auction"``), to a precision tied to the
+    target: each point's bracket ``[lower, upper]`` is at most a quarter of the allowed gap
+    wide (``rows x eps`` from the auction plus the oracle's remaining excess), so the stop
+    rule is the plain one: master bound and best upper bound within relative ``gap`` (at
+    least ``_AUCTION_GAP``)."""
     import numpy as np
 
     highspy = _highspy()
@@ -666,10 +676,25 @@ def _solve_bundle(
     inner_gap = 0.0
     iters = inner_rounds = 0
     status = "not solved"
+    target = max(gap, _AUCTION_GAP) if auction else gap
+    rows = max(1, attack.steps)
+    bids = 0
     while True:
-        lo, up, grad, matched, rounds, added, slacks, ts, tm = attack.evaluate(
-            (a * scale).tolist(), per_step, tol
-        )
+        if auction:
+            # Before the first point f is unknown: a coarse first evaluation (its bracket may
+            # be wide; only its cut and upper bound are used), then precision from the best f.
+            budget = 0.25 * target * best_f if math.isfinite(best_f) else math.inf
+            eps = budget / (2 * rows) if math.isfinite(budget) else 1.0
+            eps0 = 1e4
+            stop = budget / 2 if math.isfinite(budget) else 0.0
+            lo, up, grad, matched, rounds, added, slacks, ts, tm, nb = attack.evaluate(
+                (a * scale).tolist(), per_step, tol, eps, eps0, stop
+            )
+            bids += nb
+        else:
+            lo, up, grad, matched, rounds, added, slacks, ts, tm, _ = attack.evaluate(
+                (a * scale).tolist(), per_step, tol
+            )
         iters += 1
         inner_rounds += rounds
         t_sep += ts
@@ -697,12 +722,18 @@ def _solve_bundle(
         if debug:
             print(
                 f"iteration {iters}: f in [{lo:.10g}, {up:.10g}] ({rounds} rounds, +{added} "
-                f"edges, {attack.num_edges} in pool, {matched} matched); bounds [{lower:.10g}, "
+                f"edges, {bids} bids so far, "
+                f"{attack.num_edges} in pool, {matched} matched); bounds [{lower:.10g}, "
                 f"{best_f:.10g}] gap {spread / max(best_f, 1e-300):.3g}; separate {ts:.2f}s "
                 f"match {tm:.2f}s",
                 file=sys.stderr,
             )
-        if spread <= gap * best_f + 2 * inner_gap + 1e-9 * max(best_f, 1.0):
+        if auction and spread <= target * best_f:
+            status = "Optimal" if gap <= _AUCTION_GAP else (
+                f"gap: within {spread / max(best_f, 1e-300):.3g} of the optimum"
+            )
+            break
+        if not auction and spread <= gap * best_f + 2 * inner_gap + 1e-9 * max(best_f, 1.0):
             status = "Optimal" if spread <= 1e-9 * max(best_f, 1.0) + 2 * inner_gap else (
                 f"gap: within {spread / max(best_f, 1e-300):.3g} of the optimum"
             )
@@ -795,8 +826,8 @@ def infer_mixture(
         raise ValueError(f"gap must be >= 0, got {gap}")
     if time_limit is not None and not time_limit > 0:
         raise ValueError(f"time_limit must be positive, got {time_limit}")
-    if method not in ("bundle", "lazy"):
-        raise ValueError(f"method must be 'bundle' or 'lazy', got {method!r}")
+    if method not in ("auction", "bundle", "lazy"):
+        raise ValueError(f"method must be 'lazy', 'bundle' or 'auction', got {method!r}")
     if per_step is not None and per_step < 1:
         raise ValueError(f"per_step must be >= 1, got {per_step}")
     tol = 1000 * _FEAS_TOL if tol is None else float(tol)
@@ -833,8 +864,12 @@ def infer_mixture(
 
     def solve(attack: _core.MixtureAttack, bar: _Progress) -> _Solved:
         solver = (
-            functools.partial(_solve_bundle, per_step=10 if per_step is None else per_step)
-            if method == "bundle"
+            functools.partial(
+                _solve_bundle,
+                per_step=10 if per_step is None else per_step,
+                auction=method == "auction",
+            )
+            if method in ("bundle", "auction")
             else functools.partial(
                 _solve, per_step=3 if per_step is None else per_step, max_rows=max_rows
             )
