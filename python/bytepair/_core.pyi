@@ -239,6 +239,8 @@ class MixtureAttack:
         eps: Optional[float] = ...,
         eps0: Optional[float] = ...,
         stop: Optional[float] = ...,
+        rounds: Optional[int] = ...,
+        per_pair: Optional[int] = ...,
     ) -> tuple[float, float, list[float], int, int, int, int, float, float, int]: ...
     @property
     def num_edges(self) -> int: ...

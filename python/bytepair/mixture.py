@@ -47,6 +47,13 @@ Samples = Mapping[str, Union[SampleItem, Iterable[SampleItem]]]
 _FEAS_TOL = 1e-7
 #: ``method="auction"`` stops once its proven bounds are within this relative gap (or ``gap``).
 _AUCTION_GAP = 1e-6
+#: ``method="auction"``: the first point is the LP optimum of this many first merges, and each
+#: point gets at most this many oracle rounds (its cut and upper bound are valid anyway; the
+#: pool of edges keeps growing over the points).
+_AUCTION_START = 1000
+_AUCTION_ROUNDS = 4
+#: ``method="auction"``: the oracle's cap on new edges per pair and round.
+_AUCTION_PER_PAIR = 3
 
 
 @dataclass
@@ -391,6 +398,7 @@ def _solve(
     stage_gap: float = 1e-3,
     time_limit: Optional[float] = None,
     progress: Optional[_Progress] = None,
+    last_horizon: Optional[int] = None,
 ) -> _Solved:
     """Lazy constraint generation with a lower and an upper bound.
 
@@ -405,6 +413,9 @@ def _solve(
     first solved on the first ``first_horizon`` merges (to a relative gap of ``stage_gap``),
     then on prefixes ``growth`` times longer, up to all merges, each stage starting from the
     previous one's mixture, pair slacks and rows.
+
+    ``last_horizon``: solve the LP of the first ``last_horizon`` merges only (the bounds and
+    status are then those of that smaller LP).
 
     Bounds: the LP objective is a lower bound on the optimum; each oracle call also returns the
     excess (the sum over steps of the largest violation), so the LP solution's objective plus
@@ -444,7 +455,8 @@ def _solve(
     objective = 0.0
     lower = 0.0  # the LP objective at the current horizon (a lower bound there)
     lower_valid = False
-    horizons = _horizons(steps, first_horizon or steps, growth)
+    top = steps if last_horizon is None else max(1, min(steps, last_horizon))
+    horizons = _horizons(top, first_horizon or top, growth)
     t_begin = time.perf_counter()
     stage = 0
     debug = bool(os.environ.get("BYTEPAIR_MIXTURE_DEBUG"))
@@ -679,6 +691,15 @@ def _solve_bundle(
     target = max(gap, _AUCTION_GAP) if auction else gap
     rows = max(1, attack.steps)
     bids = 0
+    if auction and attack.steps > 2 * _AUCTION_START:
+        # The first point: the optimum of the first merges' LP (lazy, a few seconds). Far from
+        # the optimum f is expensive to evaluate (many pairs need a slack); the first merges
+        # already place the mixture close to it.
+        first = _solve(attack, bytes_, tol=tol, per_step=3, max_rows=5_000,
+                       max_rounds=max_rounds, last_horizon=_AUCTION_START)
+        a = np.asarray(first.proportions, dtype=np.float64)
+        t_sep += first.t_separate
+        t_master += first.t_solve
     while True:
         if auction:
             # Before the first point f is unknown: a coarse first evaluation (its bracket may
@@ -688,7 +709,8 @@ def _solve_bundle(
             eps0 = 1e4
             stop = budget / 2 if math.isfinite(budget) else 0.0
             lo, up, grad, matched, rounds, added, slacks, ts, tm, nb = attack.evaluate(
-                (a * scale).tolist(), per_step, tol, eps, eps0, stop
+                (a * scale).tolist(), per_step, tol, eps, eps0, stop, _AUCTION_ROUNDS,
+                _AUCTION_PER_PAIR,
             )
             bids += nb
         else:

@@ -65,8 +65,16 @@ pub enum Inner {
     Hungarian,
     /// [`auction`] with epsilon-scaling from `eps0` down to `eps` (warm: the pool's last
     /// prices). Oracle rounds stop as soon as the oracle's excess is at most `stop` (the upper
-    /// bound counts it, so a small excess costs only that much gap).
-    Auction { eps: f64, eps0: f64, stop: f64 },
+    /// bound counts it, so a small excess costs only that much gap), or after `rounds` rounds
+    /// (the bounds and the cut are valid whenever it stops). `per_pair`: the oracle's cap on
+    /// edges per pair and round ([`SeparateConfig::per_pair`]).
+    Auction {
+        eps: f64,
+        eps0: f64,
+        stop: f64,
+        rounds: usize,
+        per_pair: usize,
+    },
 }
 
 /// What one evaluation found. `grad` is in the units of `w` (`f(a) = sum_i grad_i w_i` at the
@@ -110,7 +118,12 @@ pub fn evaluate(
         tol,
         max_rows: usize::MAX,
         horizon: usize::MAX,
+        per_pair: match inner {
+            Inner::Hungarian => usize::MAX,
+            Inner::Auction { per_pair, .. } => per_pair.max(1),
+        },
     };
+    let debug = std::env::var_os("BYTEPAIR_MIXTURE_DEBUG").is_some();
     let mut col_of = vec![u32::MAX; g_n];
     let mut per_row = vec![0usize; steps + 1];
     loop {
@@ -217,9 +230,26 @@ pub fn evaluate(
         let (cuts, excess) = separate(attack, index, w, &v_step, &v_pair, &pool.set, cfg);
         out.seconds_separate += t0.elapsed().as_secs_f64();
         out.upper = v_step.iter().sum::<f64>() + v_pair.iter().map(|x| x.1).sum::<f64>() + excess;
+        if debug {
+            eprintln!(
+                "  inner round {}: pool {}, {} rows, matched {}, +{} cuts, excess {:.4e}, \
+                 bracket [{:.3}, {:.3}], bids {}, match {:.2}s, separate {:.2}s",
+                out.rounds,
+                pool.len(),
+                row_step.len(),
+                matched,
+                cuts.len(),
+                excess,
+                out.lower,
+                out.upper,
+                out.bids,
+                out.seconds_match,
+                out.seconds_separate
+            );
+        }
         let enough = match inner {
             Inner::Hungarian => false,
-            Inner::Auction { stop, .. } => excess <= stop,
+            Inner::Auction { stop, rounds, .. } => excess <= stop || out.rounds >= rounds,
         };
         if cuts.is_empty() || enough {
             break;

@@ -20,7 +20,7 @@
 
 use std::collections::BinaryHeap;
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::Attack;
 
@@ -35,6 +35,11 @@ pub struct SeparateConfig {
     pub max_rows: usize,
     /// Only steps `0..horizon` are searched (the LP may be grown over the merge list).
     pub horizon: usize,
+    /// At most this many rows per pair in one pass, its most violated steps (`usize::MAX`: no
+    /// cap). A pair violated at thousands of steps (a frequent pair merged late or never)
+    /// needs one slack, not thousands of rows. With a cap, each step offers its `8 x per_step`
+    /// most violated entries (instead of `per_step` rows) to their pairs.
+    pub per_pair: usize,
 }
 
 /// A violated constraint: step, global pair id, violation, and per category
@@ -122,6 +127,9 @@ pub fn separate(
 
     let mut cuts: Vec<Cut> = Vec::new();
     let mut excess = 0.0f64;
+    let capped = cfg.per_pair != usize::MAX;
+    let mut kept: FxHashMap<u32, Vec<Cut>> = FxHashMap::default();
+    let depth = cfg.per_step.saturating_mul(8);
     let mut aside: Vec<Entry> = Vec::new();
     let mut dirty: Vec<u32> = Vec::new();
     let mut is_dirty = vec![false; g_n];
@@ -135,7 +143,10 @@ pub fn separate(
             let mut found = 0;
             let mut first = true;
             aside.clear();
-            while found < cfg.per_step {
+            loop {
+                if (!capped && found >= cfg.per_step) || (capped && aside.len() >= depth) {
+                    break;
+                }
                 let Some(&top) = heap.peek() else { break };
                 if top.version != version[top.pair as usize] {
                     heap.pop();
@@ -167,14 +178,30 @@ pub fn separate(
                     excess += violation.max(0.0);
                     first = false;
                 }
-                if !row && violation > cfg.tol {
-                    cuts.push(Cut {
-                        step: t as u32,
-                        pair: g,
-                        violation,
-                        diff,
-                    });
-                    found += 1;
+                if row || violation <= cfg.tol {
+                    continue;
+                }
+                let cut = Cut {
+                    step: t as u32,
+                    pair: g,
+                    violation,
+                    diff,
+                };
+                found += 1;
+                if !capped {
+                    cuts.push(cut);
+                    continue;
+                }
+                // Keep the pair's `per_pair` most violated steps.
+                let mine = kept.entry(g).or_default();
+                if mine.len() < cfg.per_pair {
+                    mine.push(cut);
+                } else if let Some(low) = mine
+                    .iter_mut()
+                    .min_by(|a, b| a.violation.total_cmp(&b.violation))
+                    .filter(|low| low.violation < violation)
+                {
+                    *low = cut;
                 }
             }
             heap.extend(aside.drain(..));
@@ -220,6 +247,7 @@ pub fn separate(
                 .collect();
         }
     }
+    cuts.extend(kept.into_values().flatten());
     cuts.sort_by(|a, b| {
         b.violation
             .total_cmp(&a.violation)
@@ -326,6 +354,7 @@ mod tests {
                 tol: 1e-9,
                 max_rows: usize::MAX,
                 horizon: usize::MAX,
+                per_pair: usize::MAX,
             };
             let (got, excess) = separate(&at, &idx, &w, &v, &[], &FxHashSet::default(), cfg);
             let mut got: Vec<(u32, u32, f64)> =

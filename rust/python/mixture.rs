@@ -234,6 +234,7 @@ impl PyMixtureAttack {
             tol,
             max_rows: max_rows.max(1),
             horizon: horizon.unwrap_or(usize::MAX),
+            per_pair: usize::MAX,
         };
         let Self {
             attack,
@@ -270,11 +271,13 @@ impl PyMixtureAttack {
     ///
     /// With `eps` (> 0) the pool's matching is solved by the auction with epsilon-scaling
     /// (`crate::mixture::auction`) from `eps0` (default `eps`) down to `eps`, warm from the
-    /// last prices, and oracle rounds stop once the excess is at most `stop` (default 0); the
-    /// bounds then bracket the value within `rows x eps + stop`. The last item is the number
+    /// last prices, and oracle rounds stop once the excess is at most `stop` (default 0) or
+    /// after `rounds` rounds; the bounds then bracket the value within `rows x eps + stop`
+    /// (when stopped by `stop`), and are valid bounds and a valid cut in any case. `per_pair`:
+    /// at most this many new edges per pair and oracle round (default no cap). The last item is the number
     /// of auction bids.
     #[allow(clippy::type_complexity, clippy::too_many_arguments)]
-    #[pyo3(signature = (weights, per_step, tol, eps=None, eps0=None, stop=None))]
+    #[pyo3(signature = (weights, per_step, tol, eps=None, eps0=None, stop=None, rounds=None, per_pair=None))]
     fn evaluate(
         &mut self,
         py: Python<'_>,
@@ -284,6 +287,8 @@ impl PyMixtureAttack {
         eps: Option<f64>,
         eps0: Option<f64>,
         stop: Option<f64>,
+        rounds: Option<usize>,
+        per_pair: Option<usize>,
     ) -> PyResult<(f64, f64, Vec<f64>, usize, usize, usize, usize, f64, f64, u64)> {
         let n = self.attack.categories.len();
         if weights.len() != n {
@@ -310,6 +315,8 @@ impl PyMixtureAttack {
                 eps,
                 eps0: eps0.unwrap_or(eps),
                 stop: stop.unwrap_or(0.0),
+                rounds: rounds.unwrap_or(usize::MAX).max(1),
+                per_pair: per_pair.unwrap_or(usize::MAX),
             },
         };
         let Self {
