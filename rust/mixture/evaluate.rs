@@ -100,7 +100,7 @@ pub struct Evaluation {
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     attack: &Attack,
-    index: &[Vec<(u32, u32)>],
+    index: &[Vec<u32>],
     pool: &mut EdgePool,
     w: &[f64],
     per_step: usize,

@@ -61,15 +61,19 @@ struct Entry {
     version: u32,
 }
 
-/// Per category, the local id of global pair g (sorted `(global, local)`), for exact lookups.
-pub fn global_index(attack: &Attack) -> Vec<Vec<(u32, u32)>> {
+/// Per category, the local id of each global pair (`u32::MAX`: not in that category's
+/// sample): a dense table, `categories x pairs x 4` bytes, for O(1) count lookups (the
+/// separation pass looks counts up for every entry it pops).
+pub fn global_index(attack: &Attack) -> Vec<Vec<u32>> {
+    let g_n = attack.global_pairs.len();
     attack
         .to_global
         .iter()
         .map(|m| {
-            let mut v: Vec<(u32, u32)> =
-                m.iter().enumerate().map(|(l, &g)| (g, l as u32)).collect();
-            v.sort_unstable();
+            let mut v = vec![u32::MAX; g_n];
+            for (l, &g) in m.iter().enumerate() {
+                v[g as usize] = l as u32;
+            }
             v
         })
         .collect()
@@ -84,7 +88,7 @@ pub fn global_index(attack: &Attack) -> Vec<Vec<(u32, u32)>> {
 #[allow(clippy::too_many_arguments)]
 pub fn separate(
     attack: &Attack,
-    index: &[Vec<(u32, u32)>],
+    index: &[Vec<u32>],
     w: &[f64],
     v_step: &[f64],
     v_pair: &[(u32, f64)],
@@ -119,9 +123,9 @@ pub fn separate(
         })
         .collect();
     let count_of = |cur: &Vec<Vec<u32>>, i: usize, g: u32| -> u32 {
-        match index[i].binary_search_by_key(&g, |&(gg, _)| gg) {
-            Ok(k) => cur[i][index[i][k].1 as usize],
-            Err(_) => 0,
+        match index[i][g as usize] {
+            u32::MAX => 0,
+            l => cur[i][l as usize],
         }
     };
 

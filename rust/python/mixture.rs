@@ -22,7 +22,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 #[pyclass(module = "bytepair._core", name = "MixtureAttack")]
 pub struct PyMixtureAttack {
     attack: Attack,
-    index: Vec<Vec<(u32, u32)>>,
+    index: Vec<Vec<u32>>,
     existing: FxHashSet<(u32, u32)>,
     pool: EdgePool,
 }
