@@ -18,7 +18,8 @@ violated beyond ``tol``.
 
 ``method="bundle"`` solves the same LP as ``min over the simplex of f(a)``, ``f(a)`` = the slack
 LP at fixed ``a`` = a maximum-weight matching between steps and pairs (solved exactly in Rust,
-``_core.MixtureAttack.evaluate``), with a level bundle method over ``a`` (:func:`_solve_bundle`).
+``_core.MixtureAttack.evaluate``), with a level bundle method over ``a`` (:func:`_solve_bundle`);
+``method="auction"`` solves that matching by the auction algorithm instead, to a proven gap.
 """
 
 from __future__ import annotations
@@ -46,14 +47,14 @@ Samples = Mapping[str, Union[SampleItem, Iterable[SampleItem]]]
 #: HiGHS's default primal feasibility tolerance; the separation tolerance must be looser.
 _FEAS_TOL = 1e-7
 #: ``method="auction"`` stops once its proven bounds are within this relative gap (or ``gap``).
-_AUCTION_GAP = 1e-6
+_AUCTION_GAP = 1e-7
 #: ``method="auction"``: the first point is the LP optimum of this many first merges, and each
 #: point gets at most this many oracle rounds (its cut and upper bound are valid anyway; the
 #: pool of edges keeps growing over the points).
 _AUCTION_START = 1000
 _AUCTION_ROUNDS = 4
 #: ``method="auction"``: the oracle's cap on new edges per pair and round.
-_AUCTION_PER_PAIR = 3
+_AUCTION_PER_PAIR = 20
 
 
 @dataclass
@@ -820,9 +821,12 @@ def infer_mixture(
     constraint generation on the whole LP, HiGHS) or ``"bundle"`` (a level bundle method over
     the proportions whose inner problem, the slacks at fixed proportions, is solved exactly as a
     maximum-weight matching in Rust; same optimum, slower on the benchmarks so far, see
-    bench/README.md); with ``"bundle"``, ``rounds`` counts outer iterations, ``constraints``
-    the matching edges found, ``per_step`` the edges added per step and oracle pass
-    (default 10; 3 for ``"lazy"``). ``progress``: the solve's bounds, gap and time on stderr
+    bench/README.md), or ``"auction"`` (the same bundle method with an auction inner solver,
+    warm from the previous point's prices: optimal to a proven relative gap of
+    ``max(gap, 1e-7)``, faster than ``"lazy"`` on long merge lists); with ``"bundle"`` and
+    ``"auction"``, ``rounds`` counts outer iterations, ``constraints`` the matching edges
+    found, ``per_step`` the edges added per step and oracle pass (default 10; 3 for
+    ``"lazy"``). ``progress``: the solve's bounds, gap and time on stderr
     while it runs (None: only when stderr is a terminal).
 
     Raises ValueError for an empty category sample, a merge list that cannot be replayed, or

@@ -234,7 +234,16 @@ pub fn auction(
         // It lowers its price to (second best - eps) and takes its best row, whose old column
         // may become unassigned in turn; or, if no row gains more than eps from it, drops to 0.
         // Run in every phase, so the last phases only make small corrections.
-        stats.bids += reverse(cols, rows, start, edges, &mut price, &mut owner, &mut assign, e);
+        stats.bids += reverse(
+            cols,
+            rows,
+            start,
+            edges,
+            &mut price,
+            &mut owner,
+            &mut assign,
+            e,
+        );
         if e <= eps {
             break;
         }
@@ -271,13 +280,20 @@ mod tests {
     use super::*;
     use crate::mixture::max_weight_matching;
 
-    fn graph(rnd: &mut impl FnMut() -> u64, rows: usize, cols: usize) -> (Vec<usize>, Vec<(u32, f64)>) {
+    fn graph(
+        rnd: &mut impl FnMut() -> u64,
+        rows: usize,
+        cols: usize,
+    ) -> (Vec<usize>, Vec<(u32, f64)>) {
         let mut start = vec![0];
         let mut edges = Vec::new();
         for _ in 0..rows {
             for j in 0..cols {
                 if rnd() % 3 != 0 {
-                    edges.push((j as u32, (rnd() % 9) as f64 - 2.0 + (rnd() % 4) as f64 * 0.25));
+                    edges.push((
+                        j as u32,
+                        (rnd() % 9) as f64 - 2.0 + (rnd() % 4) as f64 * 0.25,
+                    ));
                 }
             }
             start.push(edges.len());
@@ -304,8 +320,9 @@ mod tests {
             let (other_s, other_e) = graph(&mut rnd, rows, cols);
             let (prev, _) = auction(cols, &other_s, &other_e, None, 1e-3, 4.0, 4.0);
             let junk: Vec<f64> = (0..cols).map(|_| (rnd() % 7) as f64).collect();
-            let junk_rows: Vec<Option<u32>> =
-                (0..rows).map(|_| Some((rnd() % cols as u64) as u32)).collect();
+            let junk_rows: Vec<Option<u32>> = (0..rows)
+                .map(|_| Some((rnd() % cols as u64) as u32))
+                .collect();
             for warm in [
                 None,
                 Some((&prev.row_col[..], &prev.v_col[..])),
@@ -329,7 +346,11 @@ mod tests {
                     }
                 }
                 assert!((value - m.value).abs() < 1e-9);
-                assert!(m.value <= exact + 1e-9, "case {case}: {} > {exact}", m.value);
+                assert!(
+                    m.value <= exact + 1e-9,
+                    "case {case}: {} > {exact}",
+                    m.value
+                );
                 // a feasible cover
                 for i in 0..rows {
                     assert!(m.v_row[i] >= 0.0);

@@ -289,7 +289,18 @@ impl PyMixtureAttack {
         stop: Option<f64>,
         rounds: Option<usize>,
         per_pair: Option<usize>,
-    ) -> PyResult<(f64, f64, Vec<f64>, usize, usize, usize, usize, f64, f64, u64)> {
+    ) -> PyResult<(
+        f64,
+        f64,
+        Vec<f64>,
+        usize,
+        usize,
+        usize,
+        usize,
+        f64,
+        f64,
+        u64,
+    )> {
         let n = self.attack.categories.len();
         if weights.len() != n {
             return Err(PyValueError::new_err(format!(
