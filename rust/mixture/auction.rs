@@ -194,9 +194,9 @@ pub fn auction(
     loop {
         stats.phases += 1;
         // Keep the assignments that are eps-CS at this phase's eps; free the others.
-        for i in 0..rows {
+        for (i, slot) in assign.iter_mut().enumerate() {
             let (_, b1, _) = best_two(row(i), &price);
-            let cur = assign[i];
+            let cur = *slot;
             let keep = match cur {
                 NONE => false,
                 NULL => b1 <= e,
@@ -209,7 +209,7 @@ pub fn auction(
                 if cur != NONE && cur != NULL {
                     owner[cur as usize] = NONE;
                 }
-                assign[i] = NONE;
+                *slot = NONE;
                 queue.push(i as u32);
             }
         }

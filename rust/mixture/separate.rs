@@ -386,6 +386,21 @@ mod tests {
                 assert_eq!((g.0, g.1), (x.0, x.1));
                 assert!((g.2 - x.2).abs() < 1e-9);
             }
+            // per-pair cap: each violated pair once, at its most violated step
+            let per_pair = SeparateConfig { per_pair: 1, ..cfg };
+            let (top, excess_top) =
+                separate(&at, &idx, &w, &v, &[], &FxHashSet::default(), per_pair);
+            assert!((excess_top - excess).abs() < 1e-9);
+            let mut best: FxHashMap<u32, f64> = FxHashMap::default();
+            for &(_, p, x) in &want {
+                let e = best.entry(p).or_insert(0.0f64);
+                *e = e.max(x);
+            }
+            assert_eq!(top.len(), best.len(), "{top:?}");
+            for c in &top {
+                assert!((c.violation - best[&c.pair]).abs() < 1e-9);
+                assert!(want.iter().any(|x| (x.0, x.1) == (c.step, c.pair)));
+            }
             // per-step cap, existing rows skipped, pair slack lowers the violation
             let one = SeparateConfig { per_step: 1, ..cfg };
             let (capped, _) = separate(&at, &idx, &w, &v, &[], &FxHashSet::default(), one);
