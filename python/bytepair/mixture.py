@@ -665,10 +665,13 @@ def _solve_bundle(
 
     ``auction``: the inner matching is solved by the auction algorithm with epsilon-scaling,
     warm from the previous point's prices (``method="auction"``), to a precision tied to the
-    target: each point's bracket ``[lower, upper]`` is at most a quarter of the allowed gap
-    wide (``rows x eps`` from the auction plus the oracle's remaining excess), so the stop
-    rule is the plain one: master bound and best upper bound within relative ``gap`` (at
-    least ``_AUCTION_GAP``)."""
+    target: the auction's own gap (``rows x eps``) is an eighth of the allowed gap, and a
+    point's oracle passes stop once the remaining excess is below another eighth, or after
+    ``_AUCTION_ROUNDS`` passes (a point far from the optimum then has a wide bracket, but its
+    cut and upper bound are valid all the same, and the edge pool grows over the points). On
+    merge lists longer than ``2 * _AUCTION_START`` the first point is the lazy LP's optimum on
+    the first ``_AUCTION_START`` merges. Stop rule: master bound and best upper bound within a
+    relative ``max(gap, _AUCTION_GAP)``: optimal to that proven gap."""
     import numpy as np
 
     highspy = _highspy()
