@@ -401,7 +401,8 @@ def main() -> int:
     ap.add_argument("--gap", type=float, default=0.0, help="infer_mixture(gap=...)")
     ap.add_argument("--time-limit", type=float, default=None, help="infer_mixture(time_limit=)")
     ap.add_argument(
-        "--method", default="lazy", choices=["lazy", "bundle"], help="infer_mixture(method=)"
+        "--method", default="lazy", choices=["lazy", "bundle", "auction"],
+        help="infer_mixture(method=)",
     )
     args = ap.parse_args()
     if not (CORPUS / "en.txt").is_file():

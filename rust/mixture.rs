@@ -18,6 +18,7 @@
 //! Cost: counting is linear in the sample; the replay costs what training costs (the engine only
 //! visits the occurrences of each merged pair); categories run in parallel (rayon).
 
+pub mod auction;
 pub mod evaluate;
 pub mod matching;
 pub mod separate;
@@ -30,7 +31,8 @@ use crate::engine::{Engine, Pair, TokenId};
 use crate::error::{Error, Result};
 use crate::Tokenizer;
 
-pub use evaluate::{evaluate, EdgePool, Evaluation};
+pub use auction::{auction, AuctionStats};
+pub use evaluate::{evaluate, EdgePool, Evaluation, Inner};
 pub use matching::{max_weight_matching, Matching};
 pub use separate::{global_index, separate, Cut, SeparateConfig};
 

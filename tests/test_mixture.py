@@ -166,12 +166,19 @@ def reference_case() -> tuple[bp.Tokenizer, dict[str, str], float, list[float]]:
     return tok, samples, obj, props
 
 
-@pytest.mark.parametrize("method", ["lazy", "bundle"])
-def test_lazy_lp_reaches_the_full_lp_optimum(method: str) -> None:
+@pytest.mark.parametrize("method", ["lazy", "bundle", "auction", "auction-started"])
+def test_lazy_lp_reaches_the_full_lp_optimum(
+    method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tok, samples, obj, props = reference_case()
+    if method == "auction-started":  # the first point from the LP of the first 20 merges
+        monkeypatch.setattr(bp.mixture, "_AUCTION_START", 20)
+        method = "auction"
     res = bp.infer_mixture(tok, {k: [v] for k, v in samples.items()}, merges=70, method=method)
-    assert res.objective == pytest.approx(obj, rel=1e-6, abs=1e-6)
-    assert res.bound == pytest.approx(obj, rel=1e-6, abs=1e-6)
+    # "auction" stops at a proven relative gap of 1e-7: bound <= optimum <= objective.
+    assert res.bound <= obj * (1 + 1e-9) + 1e-9 <= res.objective * (1 + 2e-9) + 2e-9
+    assert res.objective == pytest.approx(obj, rel=2e-7, abs=1e-6)
+    assert res.bound == pytest.approx(obj, rel=2e-7, abs=1e-6)
     # The optimum in `a` may not be unique; both must be optimal, and here they agree closely.
     for c, p in zip(samples, props, strict=True):
         assert res.proportions[c] == pytest.approx(p, abs=0.02)
@@ -190,7 +197,7 @@ def test_matching_gives_the_slack_lp_at_fixed_proportions(point: list[float]) ->
     d = np.array(attack.sample_bytes(), dtype=float)
     scale = d.mean() / d
     want, _ = reference_lp(tok, samples, 70, fixed=point)
-    lo, up, grad, matched, rounds, _, _, _, _ = attack.evaluate(
+    lo, up, grad, matched, rounds, _, _, _, _, _ = attack.evaluate(
         list(np.asarray(point) * scale), 10, 1e-4
     )
     assert lo == pytest.approx(want, rel=1e-7, abs=1e-6)
@@ -200,6 +207,55 @@ def test_matching_gives_the_slack_lp_at_fixed_proportions(point: list[float]) ->
     assert float(cut @ np.asarray(point)) == pytest.approx(want, rel=1e-7, abs=1e-6)
     other = [0.2, 0.5, 0.3]
     assert float(cut @ np.asarray(other)) <= reference_lp(tok, samples, 70, fixed=other)[0] + 1e-6
+
+
+@pytest.mark.parametrize("point", [[1 / 3, 1 / 3, 1 / 3], [0.7, 0.2, 0.1], [0.0, 0.0, 1.0]])
+def test_auction_brackets_the_slack_lp_at_fixed_proportions(point: list[float]) -> None:
+    """The auction inner solver: its matching's weight (lower) and cover plus excess (upper)
+    bracket the slack LP solved by HiGHS, at most rows x eps apart; the cut is exact at the
+    point (it is the matching's weight) and below the LP's value elsewhere."""
+    tok, samples, _, _ = reference_case()
+    names = list(samples)
+    attack = bp._core.MixtureAttack(tok._core, [[samples[c]] for c in names], 70)
+    d = np.array(attack.sample_bytes(), dtype=float)
+    scale = d.mean() / d
+    want, _ = reference_lp(tok, samples, 70, fixed=point)
+    w = list(np.asarray(point) * scale)
+    for eps, per_pair in [(1e-3, None), (1e-6, 1)]:
+        lo, up, grad, matched, rounds, _, _, _, _, bids = attack.evaluate(
+            w, 10, 1e-4, eps, 100.0, 0.0, None, per_pair
+        )
+        assert lo <= want + 1e-6 and up >= want - 1e-6, (lo, want, up)
+        assert up - lo <= 70 * eps + 1e-6
+        assert bids > 0 and matched > 0 and rounds >= 1
+        cut = np.asarray(grad) * scale
+        assert float(cut @ np.asarray(point)) == pytest.approx(lo, rel=1e-9, abs=1e-9)
+        other = [0.2, 0.5, 0.3]
+        assert float(cut @ np.asarray(other)) <= reference_lp(
+            tok, samples, 70, fixed=other
+        )[0] + 1e-6
+    with pytest.raises(ValueError, match="eps and eps0 must be"):
+        attack.evaluate(w, 10, 1e-4, -1.0)
+
+
+def test_auction_agrees_with_the_lazy_lp_on_more_merges(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four categories, 600 merges: the same optimum as lazy constraint generation (to the
+    auction's proven gap of 1e-7), the first point taken from the first 200 merges' LP."""
+    monkeypatch.setattr(bp.mixture, "_AUCTION_START", 200)
+    parts = [en(), greek(), fixture_text("code_python"), fixture_text("code_rust")]
+    trains, attacks = zip(*(halves(t) for t in parts), strict=True)
+    tok = bp.train_from_iterator(
+        [trains[0][:20_000], trains[1][:8_000], trains[2][:12_000], trains[3][:4_000]], 856,
+        pattern="gpt2",
+    )
+    samples = {c: [a[:8_000]] for c, a in zip(["en", "el", "py", "rs"], attacks, strict=True)}
+    lazy = bp.infer_mixture(tok, samples, merges=600)
+    auction = bp.infer_mixture(tok, samples, merges=600, method="auction")
+    assert lazy.status == auction.status == "Optimal"
+    assert auction.bound <= lazy.objective * (1 + 1e-6) <= auction.objective * (1 + 2e-6)
+    assert auction.objective == pytest.approx(lazy.objective, rel=2e-7)
+    for c in samples:
+        assert auction.proportions[c] == pytest.approx(lazy.proportions[c], abs=1e-3)
 
 
 def test_early_stops_bracket_the_optimum() -> None:
@@ -226,6 +282,8 @@ def test_early_stops_bracket_the_optimum() -> None:
     for fast in (
         bp.infer_mixture(tok, texts, merges=70, method="bundle", gap=0.5),
         bp.infer_mixture(tok, texts, merges=70, method="bundle", time_limit=1e-9),
+        bp.infer_mixture(tok, texts, merges=70, method="auction", gap=0.5),
+        bp.infer_mixture(tok, texts, merges=70, method="auction", time_limit=1e-9),
     ):
         assert fast.bound <= obj * (1 + 1e-6) + 1e-6 <= fast.objective * (1 + 2e-6) + 2e-6
         assert fast.status == "Optimal" or fast.status.startswith(("gap: within", "time limit"))
@@ -256,7 +314,7 @@ def test_bootstrap_intervals_and_plot(tmp_path: Path) -> None:
     assert "en" in str(res)
 
 
-@pytest.mark.parametrize("method", ["lazy", "bundle"])
+@pytest.mark.parametrize("method", ["lazy", "bundle", "auction"])
 def test_progress_lines_on_stderr(method: str, capsys: pytest.CaptureFixture[str]) -> None:
     tok = bp.train_from_iterator([en(), greek()], 500, pattern="gpt2")
     samples = {"en": [en()], "greek": [greek()]}

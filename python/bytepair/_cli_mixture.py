@@ -66,10 +66,11 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument(
         "--method",
-        choices=("lazy", "bundle"),
+        choices=("lazy", "bundle", "auction"),
         default="lazy",
-        help="LP solver: lazy constraint generation (default) or the level bundle method "
-        "(same optimum, slower; see bench/README.md)",
+        help="LP solver: lazy constraint generation (default), or the level bundle method "
+        "with an exact Hungarian (bundle) or auction (auction) inner matching (same optimum; "
+        "see bench/README.md)",
     )
     p.add_argument("--threads", type=int, default=None, help="worker threads (default all)")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="save a bar chart")

@@ -232,7 +232,15 @@ class MixtureAttack:
         horizon: Optional[int] = ...,
     ) -> tuple[bytes, bytes, bytes, bytes, float]: ...
     def evaluate(
-        self, weights: list[float], per_step: int, tol: float
-    ) -> tuple[float, float, list[float], int, int, int, int, float, float]: ...
+        self,
+        weights: list[float],
+        per_step: int,
+        tol: float,
+        eps: Optional[float] = ...,
+        eps0: Optional[float] = ...,
+        stop: Optional[float] = ...,
+        rounds: Optional[int] = ...,
+        per_pair: Optional[int] = ...,
+    ) -> tuple[float, float, list[float], int, int, int, int, float, float, int]: ...
     @property
     def num_edges(self) -> int: ...

@@ -18,7 +18,8 @@ violated beyond ``tol``.
 
 ``method="bundle"`` solves the same LP as ``min over the simplex of f(a)``, ``f(a)`` = the slack
 LP at fixed ``a`` = a maximum-weight matching between steps and pairs (solved exactly in Rust,
-``_core.MixtureAttack.evaluate``), with a level bundle method over ``a`` (:func:`_solve_bundle`).
+``_core.MixtureAttack.evaluate``), with a level bundle method over ``a`` (:func:`_solve_bundle`);
+``method="auction"`` solves that matching by the auction algorithm instead, to a proven gap.
 """
 
 from __future__ import annotations
@@ -45,6 +46,15 @@ Samples = Mapping[str, Union[SampleItem, Iterable[SampleItem]]]
 
 #: HiGHS's default primal feasibility tolerance; the separation tolerance must be looser.
 _FEAS_TOL = 1e-7
+#: ``method="auction"`` stops once its proven bounds are within this relative gap (or ``gap``).
+_AUCTION_GAP = 1e-7
+#: ``method="auction"``: the first point is the LP optimum of this many first merges, and each
+#: point gets at most this many oracle rounds (its cut and upper bound are valid anyway; the
+#: pool of edges keeps growing over the points).
+_AUCTION_START = 1000
+_AUCTION_ROUNDS = 4
+#: ``method="auction"``: the oracle's cap on new edges per pair and round.
+_AUCTION_PER_PAIR = 20
 
 
 @dataclass
@@ -389,6 +399,7 @@ def _solve(
     stage_gap: float = 1e-3,
     time_limit: Optional[float] = None,
     progress: Optional[_Progress] = None,
+    last_horizon: Optional[int] = None,
 ) -> _Solved:
     """Lazy constraint generation with a lower and an upper bound.
 
@@ -403,6 +414,9 @@ def _solve(
     first solved on the first ``first_horizon`` merges (to a relative gap of ``stage_gap``),
     then on prefixes ``growth`` times longer, up to all merges, each stage starting from the
     previous one's mixture, pair slacks and rows.
+
+    ``last_horizon``: solve the LP of the first ``last_horizon`` merges only (the bounds and
+    status are then those of that smaller LP).
 
     Bounds: the LP objective is a lower bound on the optimum; each oracle call also returns the
     excess (the sum over steps of the largest violation), so the LP solution's objective plus
@@ -442,7 +456,8 @@ def _solve(
     objective = 0.0
     lower = 0.0  # the LP objective at the current horizon (a lower bound there)
     lower_valid = False
-    horizons = _horizons(steps, first_horizon or steps, growth)
+    top = steps if last_horizon is None else max(1, min(steps, last_horizon))
+    horizons = _horizons(top, first_horizon or top, growth)
     t_begin = time.perf_counter()
     stage = 0
     debug = bool(os.environ.get("BYTEPAIR_MIXTURE_DEBUG"))
@@ -632,6 +647,7 @@ def _solve_bundle(
     time_limit: Optional[float] = None,
     level: float = 0.3,
     progress: Optional[_Progress] = None,
+    auction: bool = False,
 ) -> _Solved:
     """The LP as ``min over the simplex of f(a)``, ``f(a)`` = its value in the slacks at fixed
     proportions, by a level bundle method (Lemarechal, Nemirovskii, Nesterov 1995).
@@ -645,7 +661,17 @@ def _solve_bundle(
     with ``level`` a fraction ``level`` of the way from the lower to the upper bound (this
     stabilises the plain cutting-plane method, which zigzags). Stops when the bounds meet
     (relative ``gap``, and always to within the inner evaluation's own tolerance), or after
-    ``time_limit`` seconds with the best point."""
+    ``time_limit`` seconds with the best point.
+
+    ``auction``: the inner matching is solved by the auction algorithm with epsilon-scaling,
+    warm from the previous point's prices (``method="auction"``), to a precision tied to the
+    target: the auction's own gap (``rows x eps``) is an eighth of the allowed gap, and a
+    point's oracle passes stop once the remaining excess is below another eighth, or after
+    ``_AUCTION_ROUNDS`` passes (a point far from the optimum then has a wide bracket, but its
+    cut and upper bound are valid all the same, and the edge pool grows over the points). On
+    merge lists longer than ``2 * _AUCTION_START`` the first point is the lazy LP's optimum on
+    the first ``_AUCTION_START`` merges. Stop rule: master bound and best upper bound within a
+    relative ``max(gap, _AUCTION_GAP)``: optimal to that proven gap."""
     import numpy as np
 
     highspy = _highspy()
@@ -666,10 +692,35 @@ def _solve_bundle(
     inner_gap = 0.0
     iters = inner_rounds = 0
     status = "not solved"
+    target = max(gap, _AUCTION_GAP) if auction else gap
+    rows = max(1, attack.steps)
+    bids = 0
+    if auction and attack.steps > 2 * _AUCTION_START:
+        # The first point: the optimum of the first merges' LP (lazy, a few seconds). Far from
+        # the optimum f is expensive to evaluate (many pairs need a slack); the first merges
+        # already place the mixture close to it.
+        first = _solve(attack, bytes_, tol=tol, per_step=3, max_rows=5_000,
+                       max_rounds=max_rounds, last_horizon=_AUCTION_START)
+        a = np.asarray(first.proportions, dtype=np.float64)
+        t_sep += first.t_separate
+        t_master += first.t_solve
     while True:
-        lo, up, grad, matched, rounds, added, slacks, ts, tm = attack.evaluate(
-            (a * scale).tolist(), per_step, tol
-        )
+        if auction:
+            # Before the first point f is unknown: a coarse first evaluation (its bracket may
+            # be wide; only its cut and upper bound are used), then precision from the best f.
+            budget = 0.25 * target * best_f if math.isfinite(best_f) else math.inf
+            eps = budget / (2 * rows) if math.isfinite(budget) else 1.0
+            eps0 = 1e4
+            stop = budget / 2 if math.isfinite(budget) else 0.0
+            lo, up, grad, matched, rounds, added, slacks, ts, tm, nb = attack.evaluate(
+                (a * scale).tolist(), per_step, tol, eps, eps0, stop, _AUCTION_ROUNDS,
+                _AUCTION_PER_PAIR,
+            )
+            bids += nb
+        else:
+            lo, up, grad, matched, rounds, added, slacks, ts, tm, _ = attack.evaluate(
+                (a * scale).tolist(), per_step, tol
+            )
         iters += 1
         inner_rounds += rounds
         t_sep += ts
@@ -697,12 +748,18 @@ def _solve_bundle(
         if debug:
             print(
                 f"iteration {iters}: f in [{lo:.10g}, {up:.10g}] ({rounds} rounds, +{added} "
-                f"edges, {attack.num_edges} in pool, {matched} matched); bounds [{lower:.10g}, "
+                f"edges, {bids} bids so far, "
+                f"{attack.num_edges} in pool, {matched} matched); bounds [{lower:.10g}, "
                 f"{best_f:.10g}] gap {spread / max(best_f, 1e-300):.3g}; separate {ts:.2f}s "
                 f"match {tm:.2f}s",
                 file=sys.stderr,
             )
-        if spread <= gap * best_f + 2 * inner_gap + 1e-9 * max(best_f, 1.0):
+        if auction and spread <= target * best_f:
+            status = "Optimal" if gap <= _AUCTION_GAP else (
+                f"gap: within {spread / max(best_f, 1e-300):.3g} of the optimum"
+            )
+            break
+        if not auction and spread <= gap * best_f + 2 * inner_gap + 1e-9 * max(best_f, 1.0):
             status = "Optimal" if spread <= 1e-9 * max(best_f, 1.0) + 2 * inner_gap else (
                 f"gap: within {spread / max(best_f, 1e-300):.3g} of the optimum"
             )
@@ -767,9 +824,12 @@ def infer_mixture(
     constraint generation on the whole LP, HiGHS) or ``"bundle"`` (a level bundle method over
     the proportions whose inner problem, the slacks at fixed proportions, is solved exactly as a
     maximum-weight matching in Rust; same optimum, slower on the benchmarks so far, see
-    bench/README.md); with ``"bundle"``, ``rounds`` counts outer iterations, ``constraints``
-    the matching edges found, ``per_step`` the edges added per step and oracle pass
-    (default 10; 3 for ``"lazy"``). ``progress``: the solve's bounds, gap and time on stderr
+    bench/README.md), or ``"auction"`` (the same bundle method with an auction inner solver,
+    warm from the previous point's prices: optimal to a proven relative gap of
+    ``max(gap, 1e-7)``, faster than ``"lazy"`` on long merge lists); with ``"bundle"`` and
+    ``"auction"``, ``rounds`` counts outer iterations, ``constraints`` the matching edges
+    found, ``per_step`` the edges added per step and oracle pass (default 10; 3 for
+    ``"lazy"``). ``progress``: the solve's bounds, gap and time on stderr
     while it runs (None: only when stderr is a terminal).
 
     Raises ValueError for an empty category sample, a merge list that cannot be replayed, or
@@ -795,8 +855,8 @@ def infer_mixture(
         raise ValueError(f"gap must be >= 0, got {gap}")
     if time_limit is not None and not time_limit > 0:
         raise ValueError(f"time_limit must be positive, got {time_limit}")
-    if method not in ("bundle", "lazy"):
-        raise ValueError(f"method must be 'bundle' or 'lazy', got {method!r}")
+    if method not in ("auction", "bundle", "lazy"):
+        raise ValueError(f"method must be 'lazy', 'bundle' or 'auction', got {method!r}")
     if per_step is not None and per_step < 1:
         raise ValueError(f"per_step must be >= 1, got {per_step}")
     tol = 1000 * _FEAS_TOL if tol is None else float(tol)
@@ -833,8 +893,12 @@ def infer_mixture(
 
     def solve(attack: _core.MixtureAttack, bar: _Progress) -> _Solved:
         solver = (
-            functools.partial(_solve_bundle, per_step=10 if per_step is None else per_step)
-            if method == "bundle"
+            functools.partial(
+                _solve_bundle,
+                per_step=10 if per_step is None else per_step,
+                auction=method == "auction",
+            )
+            if method in ("bundle", "auction")
             else functools.partial(
                 _solve, per_step=3 if per_step is None else per_step, max_rows=max_rows
             )

@@ -17,10 +17,15 @@
 //! Bounds: the matching's weight is a lower bound on `f(a)`; the cover's value plus the oracle's
 //! excess (each step's largest remaining violation) is an upper bound, with no tolerance.
 //!
-//! Cost per round: one oracle pass over the trajectory plus one matching of the pool.
+//! Cost per round: one oracle pass over the trajectory plus one matching of the pool. Two inner
+//! solvers ([`Inner`]): the exact Hungarian method (`method="bundle"`), and the auction with
+//! epsilon-scaling (`method="auction"`), whose cost does not grow with the graph's density and
+//! which restarts from the previous point's prices; its matching and cover are within
+//! `rows x eps` of each other, and both bounds stay valid whatever that gap.
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::auction::auction;
 use super::matching::max_weight_matching_warm;
 use super::separate::{separate, SeparateConfig};
 use super::Attack;
@@ -52,9 +57,29 @@ impl EdgePool {
     }
 }
 
+/// The solver of the matching on the pool's edges.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Inner {
+    /// Exact: successive shortest paths ([`max_weight_matching_warm`]); oracle rounds until no
+    /// edge is uncovered beyond `tol`.
+    Hungarian,
+    /// [`auction`] with epsilon-scaling from `eps0` down to `eps` (warm: the pool's last
+    /// prices). Oracle rounds stop as soon as the oracle's excess is at most `stop` (the upper
+    /// bound counts it, so a small excess costs only that much gap), or after `rounds` rounds
+    /// (the bounds and the cut are valid whenever it stops). `per_pair`: the oracle's cap on
+    /// edges per pair and round ([`SeparateConfig::per_pair`]).
+    Auction {
+        eps: f64,
+        eps0: f64,
+        stop: f64,
+        rounds: usize,
+        per_pair: usize,
+    },
+}
+
 /// What one evaluation found. `grad` is in the units of `w` (`f(a) = sum_i grad_i w_i` at the
 /// point, and `f(a') >= sum_i grad_i w'_i` everywhere); `v_pair` is the optimal cover's pair
-/// part `(global pair, value > 0)`.
+/// part `(global pair, value > 0)`. `bids`: auction bids (0 for the Hungarian method).
 #[derive(Debug, Clone, Default)]
 pub struct Evaluation {
     pub lower: f64,
@@ -64,23 +89,27 @@ pub struct Evaluation {
     pub v_pair: Vec<(u32, f64)>,
     pub rounds: usize,
     pub added: usize,
+    pub bids: u64,
     pub seconds_separate: f64,
     pub seconds_match: f64,
 }
 
 /// Evaluate `f` at weights `w` (`w_i` = scaled `a_i / d_i`), growing `pool`. `per_step`: edges
 /// the oracle may add per step and round; `tol`: violations at or below it are not added (the
-/// upper bound still counts them).
+/// upper bound still counts them); `inner`: the matching solver.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     attack: &Attack,
-    index: &[Vec<(u32, u32)>],
+    index: &[Vec<u32>],
     pool: &mut EdgePool,
     w: &[f64],
     per_step: usize,
     tol: f64,
+    inner: Inner,
 ) -> Evaluation {
     let n = attack.categories.len();
     let steps = attack.steps();
+    let g_n = attack.global_pairs.len();
     let mut out = Evaluation::default();
     let mut v_step = vec![0.0f64; steps];
     let mut v_pair: Vec<(u32, f64)>;
@@ -89,54 +118,79 @@ pub fn evaluate(
         tol,
         max_rows: usize::MAX,
         horizon: usize::MAX,
+        per_pair: match inner {
+            Inner::Hungarian => usize::MAX,
+            Inner::Auction { per_pair, .. } => per_pair.max(1),
+        },
     };
+    let debug = std::env::var_os("BYTEPAIR_MIXTURE_DEBUG").is_some();
+    let mut col_of = vec![u32::MAX; g_n];
+    let mut per_row = vec![0usize; steps + 1];
     loop {
         out.rounds += 1;
-        // ---- the matching on the pool's positive edges -----------------------------------
+        // ---- the matching on the pool's positive edges (CSR by step, counting sort) -------
         let t0 = std::time::Instant::now();
-        let mut col_of: FxHashMap<u32, u32> = FxHashMap::default();
         let mut col_pair: Vec<u32> = Vec::new();
-        let mut by_step: Vec<(u32, u32, f64, u32)> = Vec::new(); // (step, col, weight, edge)
-        for e in 0..pool.len() {
+        let mut weight = vec![0.0f64; pool.len()];
+        per_row.iter_mut().for_each(|x| *x = 0);
+        for (e, we) in weight.iter_mut().enumerate() {
             let d = &pool.diff[e * n..(e + 1) * n];
-            let we: f64 = -d.iter().zip(w).map(|(x, y)| x * y).sum::<f64>();
+            *we = -d.iter().zip(w).map(|(x, y)| x * y).sum::<f64>();
+            if *we > 0.0 {
+                per_row[pool.steps[e] as usize + 1] += 1;
+                let p = pool.pairs[e] as usize;
+                if col_of[p] == u32::MAX {
+                    col_of[p] = col_pair.len() as u32;
+                    col_pair.push(p as u32);
+                }
+            }
+        }
+        for t in 0..steps {
+            per_row[t + 1] += per_row[t];
+        }
+        let total = per_row[steps];
+        let mut edges: Vec<(u32, f64)> = vec![(0, 0.0); total];
+        let mut edge_id: Vec<u32> = vec![0; total];
+        let mut fill = per_row.clone();
+        for (e, &we) in weight.iter().enumerate() {
             if we > 0.0 {
-                let p = pool.pairs[e];
-                let c = *col_of.entry(p).or_insert_with(|| {
-                    col_pair.push(p);
-                    (col_pair.len() - 1) as u32
-                });
-                by_step.push((pool.steps[e], c, we, e as u32));
+                let t = pool.steps[e] as usize;
+                let k = fill[t];
+                fill[t] += 1;
+                edges[k] = (col_of[pool.pairs[e] as usize], we);
+                edge_id[k] = e as u32;
             }
         }
-        by_step.sort_unstable_by_key(|x| (x.0, x.1));
-        let mut row_step: Vec<u32> = Vec::new();
-        let mut start: Vec<usize> = Vec::new();
-        let mut edges: Vec<(u32, f64)> = Vec::with_capacity(by_step.len());
-        let mut edge_id: Vec<u32> = Vec::with_capacity(by_step.len());
-        for &(t, c, we, e) in &by_step {
-            if row_step.last() != Some(&t) {
-                row_step.push(t);
-                start.push(edges.len());
-            }
-            edges.push((c, we));
-            edge_id.push(e);
-        }
-        start.push(edges.len());
+        let row_step: Vec<u32> = (0..steps as u32)
+            .filter(|&t| per_row[t as usize + 1] > per_row[t as usize])
+            .collect();
+        let mut start: Vec<usize> = row_step.iter().map(|&t| per_row[t as usize]).collect();
+        start.push(total);
         let warm_rows: Vec<Option<u32>> = row_step
             .iter()
-            .map(|t| pool.matched.get(t).and_then(|p| col_of.get(p).copied()))
+            .map(|t| {
+                pool.matched
+                    .get(t)
+                    .map(|&p| col_of[p as usize])
+                    .filter(|&c| c != u32::MAX)
+            })
             .collect();
         let warm_price: Vec<f64> = col_pair
             .iter()
             .map(|p| pool.price.get(p).copied().unwrap_or(0.0))
             .collect();
-        let m = max_weight_matching_warm(
-            col_pair.len(),
-            &start,
-            &edges,
-            Some((&warm_rows, &warm_price)),
-        );
+        let warm = Some((&warm_rows[..], &warm_price[..]));
+        let m = match inner {
+            Inner::Hungarian => max_weight_matching_warm(col_pair.len(), &start, &edges, warm),
+            Inner::Auction { eps, eps0, .. } => {
+                let (m, st) = auction(col_pair.len(), &start, &edges, warm, eps, eps0, 8.0);
+                out.bids += st.bids;
+                m
+            }
+        };
+        for &p in &col_pair {
+            col_of[p as usize] = u32::MAX;
+        }
         pool.matched.clear();
         for (r, c) in m.row_col.iter().enumerate() {
             if let Some(c) = *c {
@@ -176,7 +230,28 @@ pub fn evaluate(
         let (cuts, excess) = separate(attack, index, w, &v_step, &v_pair, &pool.set, cfg);
         out.seconds_separate += t0.elapsed().as_secs_f64();
         out.upper = v_step.iter().sum::<f64>() + v_pair.iter().map(|x| x.1).sum::<f64>() + excess;
-        if cuts.is_empty() {
+        if debug {
+            eprintln!(
+                "  inner round {}: pool {}, {} rows, matched {}, +{} cuts, excess {:.4e}, \
+                 bracket [{:.3}, {:.3}], bids {}, match {:.2}s, separate {:.2}s",
+                out.rounds,
+                pool.len(),
+                row_step.len(),
+                matched,
+                cuts.len(),
+                excess,
+                out.lower,
+                out.upper,
+                out.bids,
+                out.seconds_match,
+                out.seconds_separate
+            );
+        }
+        let enough = match inner {
+            Inner::Hungarian => false,
+            Inner::Auction { stop, rounds, .. } => excess <= stop || out.rounds >= rounds,
+        };
+        if cuts.is_empty() || enough {
             break;
         }
         out.added += cuts.len();

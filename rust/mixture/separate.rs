@@ -20,7 +20,7 @@
 
 use std::collections::BinaryHeap;
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::Attack;
 
@@ -35,6 +35,11 @@ pub struct SeparateConfig {
     pub max_rows: usize,
     /// Only steps `0..horizon` are searched (the LP may be grown over the merge list).
     pub horizon: usize,
+    /// At most this many rows per pair in one pass, its most violated steps (`usize::MAX`: no
+    /// cap). A pair violated at thousands of steps (a frequent pair merged late or never)
+    /// needs one slack, not thousands of rows. With a cap, each step offers its `8 x per_step`
+    /// most violated entries (instead of `per_step` rows) to their pairs.
+    pub per_pair: usize,
 }
 
 /// A violated constraint: step, global pair id, violation, and per category
@@ -56,15 +61,19 @@ struct Entry {
     version: u32,
 }
 
-/// Per category, the local id of global pair g (sorted `(global, local)`), for exact lookups.
-pub fn global_index(attack: &Attack) -> Vec<Vec<(u32, u32)>> {
+/// Per category, the local id of each global pair (`u32::MAX`: not in that category's
+/// sample): a dense table, `categories x pairs x 4` bytes, for O(1) count lookups (the
+/// separation pass looks counts up for every entry it pops).
+pub fn global_index(attack: &Attack) -> Vec<Vec<u32>> {
+    let g_n = attack.global_pairs.len();
     attack
         .to_global
         .iter()
         .map(|m| {
-            let mut v: Vec<(u32, u32)> =
-                m.iter().enumerate().map(|(l, &g)| (g, l as u32)).collect();
-            v.sort_unstable();
+            let mut v = vec![u32::MAX; g_n];
+            for (l, &g) in m.iter().enumerate() {
+                v[g as usize] = l as u32;
+            }
             v
         })
         .collect()
@@ -79,7 +88,7 @@ pub fn global_index(attack: &Attack) -> Vec<Vec<(u32, u32)>> {
 #[allow(clippy::too_many_arguments)]
 pub fn separate(
     attack: &Attack,
-    index: &[Vec<(u32, u32)>],
+    index: &[Vec<u32>],
     w: &[f64],
     v_step: &[f64],
     v_pair: &[(u32, f64)],
@@ -114,14 +123,17 @@ pub fn separate(
         })
         .collect();
     let count_of = |cur: &Vec<Vec<u32>>, i: usize, g: u32| -> u32 {
-        match index[i].binary_search_by_key(&g, |&(gg, _)| gg) {
-            Ok(k) => cur[i][index[i][k].1 as usize],
-            Err(_) => 0,
+        match index[i][g as usize] {
+            u32::MAX => 0,
+            l => cur[i][l as usize],
         }
     };
 
     let mut cuts: Vec<Cut> = Vec::new();
     let mut excess = 0.0f64;
+    let capped = cfg.per_pair != usize::MAX;
+    let mut kept: FxHashMap<u32, Vec<Cut>> = FxHashMap::default();
+    let depth = cfg.per_step.saturating_mul(8);
     let mut aside: Vec<Entry> = Vec::new();
     let mut dirty: Vec<u32> = Vec::new();
     let mut is_dirty = vec![false; g_n];
@@ -135,7 +147,10 @@ pub fn separate(
             let mut found = 0;
             let mut first = true;
             aside.clear();
-            while found < cfg.per_step {
+            loop {
+                if (!capped && found >= cfg.per_step) || (capped && aside.len() >= depth) {
+                    break;
+                }
                 let Some(&top) = heap.peek() else { break };
                 if top.version != version[top.pair as usize] {
                     heap.pop();
@@ -167,14 +182,30 @@ pub fn separate(
                     excess += violation.max(0.0);
                     first = false;
                 }
-                if !row && violation > cfg.tol {
-                    cuts.push(Cut {
-                        step: t as u32,
-                        pair: g,
-                        violation,
-                        diff,
-                    });
-                    found += 1;
+                if row || violation <= cfg.tol {
+                    continue;
+                }
+                let cut = Cut {
+                    step: t as u32,
+                    pair: g,
+                    violation,
+                    diff,
+                };
+                found += 1;
+                if !capped {
+                    cuts.push(cut);
+                    continue;
+                }
+                // Keep the pair's `per_pair` most violated steps.
+                let mine = kept.entry(g).or_default();
+                if mine.len() < cfg.per_pair {
+                    mine.push(cut);
+                } else if let Some(low) = mine
+                    .iter_mut()
+                    .min_by(|a, b| a.violation.total_cmp(&b.violation))
+                    .filter(|low| low.violation < violation)
+                {
+                    *low = cut;
                 }
             }
             heap.extend(aside.drain(..));
@@ -220,6 +251,7 @@ pub fn separate(
                 .collect();
         }
     }
+    cuts.extend(kept.into_values().flatten());
     cuts.sort_by(|a, b| {
         b.violation
             .total_cmp(&a.violation)
@@ -326,6 +358,7 @@ mod tests {
                 tol: 1e-9,
                 max_rows: usize::MAX,
                 horizon: usize::MAX,
+                per_pair: usize::MAX,
             };
             let (got, excess) = separate(&at, &idx, &w, &v, &[], &FxHashSet::default(), cfg);
             let mut got: Vec<(u32, u32, f64)> =
@@ -352,6 +385,21 @@ mod tests {
             for (g, x) in got.iter().zip(&want) {
                 assert_eq!((g.0, g.1), (x.0, x.1));
                 assert!((g.2 - x.2).abs() < 1e-9);
+            }
+            // per-pair cap: each violated pair once, at its most violated step
+            let per_pair = SeparateConfig { per_pair: 1, ..cfg };
+            let (top, excess_top) =
+                separate(&at, &idx, &w, &v, &[], &FxHashSet::default(), per_pair);
+            assert!((excess_top - excess).abs() < 1e-9);
+            let mut best: FxHashMap<u32, f64> = FxHashMap::default();
+            for &(_, p, x) in &want {
+                let e = best.entry(p).or_insert(0.0f64);
+                *e = e.max(x);
+            }
+            assert_eq!(top.len(), best.len(), "{top:?}");
+            for c in &top {
+                assert!((c.violation - best[&c.pair]).abs() < 1e-9);
+                assert!(want.iter().any(|x| (x.0, x.1) == (c.step, c.pair)));
             }
             // per-step cap, existing rows skipped, pair slack lowers the violation
             let one = SeparateConfig { per_step: 1, ..cfg };

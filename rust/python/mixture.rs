@@ -9,7 +9,7 @@ use pyo3::types::PyBytes;
 use rustc_hash::FxHashSet;
 
 use super::{threads, to_py, PyTokenizer};
-use crate::mixture::{self, separate::global_index, Attack, EdgePool, SeparateConfig};
+use crate::mixture::{self, separate::global_index, Attack, EdgePool, Inner, SeparateConfig};
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyMixtureAttack>()?;
@@ -22,7 +22,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 #[pyclass(module = "bytepair._core", name = "MixtureAttack")]
 pub struct PyMixtureAttack {
     attack: Attack,
-    index: Vec<Vec<(u32, u32)>>,
+    index: Vec<Vec<u32>>,
     existing: FxHashSet<(u32, u32)>,
     pool: EdgePool,
 }
@@ -234,6 +234,7 @@ impl PyMixtureAttack {
             tol,
             max_rows: max_rows.max(1),
             horizon: horizon.unwrap_or(usize::MAX),
+            per_pair: usize::MAX,
         };
         let Self {
             attack,
@@ -267,14 +268,39 @@ impl PyMixtureAttack {
     /// the matching's count differences per category (`lower = grad . weights`, and
     /// `grad . w' <=` the value at any other w'), its size, the oracle rounds, the edges added
     /// to the pool, the pairs with a positive slack in the cover, and the time of each part.
-    #[allow(clippy::type_complexity)]
+    ///
+    /// With `eps` (> 0) the pool's matching is solved by the auction with epsilon-scaling
+    /// (`crate::mixture::auction`) from `eps0` (default `eps`) down to `eps`, warm from the
+    /// last prices, and oracle rounds stop once the excess is at most `stop` (default 0) or
+    /// after `rounds` rounds; the bounds then bracket the value within `rows x eps + stop`
+    /// (when stopped by `stop`), and are valid bounds and a valid cut in any case. `per_pair`:
+    /// at most this many new edges per pair and oracle round (default no cap). The last item is the number
+    /// of auction bids.
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
+    #[pyo3(signature = (weights, per_step, tol, eps=None, eps0=None, stop=None, rounds=None, per_pair=None))]
     fn evaluate(
         &mut self,
         py: Python<'_>,
         weights: Vec<f64>,
         per_step: usize,
         tol: f64,
-    ) -> PyResult<(f64, f64, Vec<f64>, usize, usize, usize, usize, f64, f64)> {
+        eps: Option<f64>,
+        eps0: Option<f64>,
+        stop: Option<f64>,
+        rounds: Option<usize>,
+        per_pair: Option<usize>,
+    ) -> PyResult<(
+        f64,
+        f64,
+        Vec<f64>,
+        usize,
+        usize,
+        usize,
+        usize,
+        f64,
+        f64,
+        u64,
+    )> {
         let n = self.attack.categories.len();
         if weights.len() != n {
             return Err(PyValueError::new_err(format!(
@@ -288,13 +314,30 @@ impl PyMixtureAttack {
                 "tol and weights must be finite and >= 0",
             ));
         }
+        let positive = |x: Option<f64>| x.is_none_or(|v| v.is_finite() && v > 0.0);
+        if !positive(eps) || !positive(eps0) || !stop.is_none_or(|v| v.is_finite() && v >= 0.0) {
+            return Err(PyValueError::new_err(
+                "eps and eps0 must be finite and > 0, stop finite and >= 0",
+            ));
+        }
+        let inner = match eps {
+            None => Inner::Hungarian,
+            Some(eps) => Inner::Auction {
+                eps,
+                eps0: eps0.unwrap_or(eps),
+                stop: stop.unwrap_or(0.0),
+                rounds: rounds.unwrap_or(usize::MAX).max(1),
+                per_pair: per_pair.unwrap_or(usize::MAX),
+            },
+        };
         let Self {
             attack,
             index,
             pool,
             ..
         } = self;
-        let e = py.detach(|| mixture::evaluate(attack, index, pool, &weights, per_step, tol));
+        let e =
+            py.detach(|| mixture::evaluate(attack, index, pool, &weights, per_step, tol, inner));
         Ok((
             e.lower,
             e.upper,
@@ -305,6 +348,7 @@ impl PyMixtureAttack {
             e.v_pair.len(),
             e.seconds_separate,
             e.seconds_match,
+            e.bids,
         ))
     }
 
