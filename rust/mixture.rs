@@ -34,7 +34,7 @@ use crate::Tokenizer;
 pub use auction::{auction, AuctionStats};
 pub use evaluate::{evaluate, EdgePool, Evaluation, Inner};
 pub use matching::{max_weight_matching, Matching};
-pub use separate::{global_index, separate, Cut, SeparateConfig};
+pub use separate::{separate, Cut, PairIndex, SeparateConfig};
 
 /// The merge list of a tokenizer as `(pair, result)` in rank order, checked to be producible:
 /// each part of merge t is a single-byte token or the result of a merge before t.

@@ -27,7 +27,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::auction::auction;
 use super::matching::max_weight_matching_warm;
-use super::separate::{separate, SeparateConfig};
+use super::separate::{separate, PairIndex, SeparateConfig};
 use super::Attack;
 
 /// Edges `(step, pair)` of the matching graph found so far, with their count differences.
@@ -100,7 +100,7 @@ pub struct Evaluation {
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     attack: &Attack,
-    index: &[Vec<u32>],
+    index: &PairIndex,
     pool: &mut EdgePool,
     w: &[f64],
     per_step: usize,

@@ -61,22 +61,65 @@ struct Entry {
     version: u32,
 }
 
-/// Per category, the local id of each global pair (`u32::MAX`: not in that category's
-/// sample): a dense table, `categories x pairs x 4` bytes, for O(1) count lookups (the
-/// separation pass looks counts up for every entry it pops).
-pub fn global_index(attack: &Attack) -> Vec<Vec<u32>> {
-    let g_n = attack.global_pairs.len();
-    attack
-        .to_global
-        .iter()
-        .map(|m| {
-            let mut v = vec![u32::MAX; g_n];
-            for (l, &g) in m.iter().enumerate() {
-                v[g as usize] = l as u32;
-            }
+/// Per category, the local id of each global pair, for the count lookups of the separation
+/// pass (one for every entry it pops).
+///
+/// Dense (`u32::MAX`: not in that category's sample; `categories x pairs x 4` bytes, O(1)
+/// lookups) while that stays under [`DENSE_INDEX_MAX_BYTES`]; otherwise (many categories, or
+/// huge samples: a 149-category attack with a million distinct pairs would need 600 MB) each
+/// category's sorted `(global, local)` list, binary-searched, whose size is the pairs that
+/// category really has. Both give the same answers (tested).
+pub enum PairIndex {
+    Dense(Vec<Vec<u32>>),
+    Sorted(Vec<Vec<(u32, u32)>>),
+}
+
+/// The dense [`PairIndex`] up to this size (256 MiB).
+pub const DENSE_INDEX_MAX_BYTES: usize = 1 << 28;
+
+impl PairIndex {
+    /// The index of `attack`: dense if it fits [`DENSE_INDEX_MAX_BYTES`].
+    pub fn new(attack: &Attack) -> Self {
+        Self::with_budget(attack, DENSE_INDEX_MAX_BYTES)
+    }
+
+    /// The index of `attack`: dense if it takes at most `max_bytes`, else sorted lists.
+    pub fn with_budget(attack: &Attack, max_bytes: usize) -> Self {
+        let g_n = attack.global_pairs.len();
+        let dense_bytes = attack.to_global.len().saturating_mul(g_n).saturating_mul(4);
+        if dense_bytes <= max_bytes {
+            let dense = attack.to_global.iter().map(|m| {
+                let mut v = vec![u32::MAX; g_n];
+                for (l, &g) in m.iter().enumerate() {
+                    v[g as usize] = l as u32;
+                }
+                v
+            });
+            return PairIndex::Dense(dense.collect());
+        }
+        let sorted = attack.to_global.iter().map(|m| {
+            let mut v: Vec<(u32, u32)> =
+                m.iter().enumerate().map(|(l, &g)| (g, l as u32)).collect();
+            v.sort_unstable();
             v
-        })
-        .collect()
+        });
+        PairIndex::Sorted(sorted.collect())
+    }
+
+    /// The local id of global pair `g` in category `i`, if that category's sample has it.
+    #[inline]
+    pub fn local(&self, i: usize, g: u32) -> Option<u32> {
+        match self {
+            PairIndex::Dense(d) => match d[i][g as usize] {
+                u32::MAX => None,
+                l => Some(l),
+            },
+            PairIndex::Sorted(s) => s[i]
+                .binary_search_by_key(&g, |&(gg, _)| gg)
+                .ok()
+                .map(|k| s[i][k].1),
+        }
+    }
 }
 
 /// One separation pass. `w[i]` = scaled `a_i / d_i`; `v_step[t]`; `v_pair` = the pair slacks
@@ -88,7 +131,7 @@ pub fn global_index(attack: &Attack) -> Vec<Vec<u32>> {
 #[allow(clippy::too_many_arguments)]
 pub fn separate(
     attack: &Attack,
-    index: &[Vec<u32>],
+    index: &PairIndex,
     w: &[f64],
     v_step: &[f64],
     v_pair: &[(u32, f64)],
@@ -123,10 +166,7 @@ pub fn separate(
         })
         .collect();
     let count_of = |cur: &Vec<Vec<u32>>, i: usize, g: u32| -> u32 {
-        match index[i][g as usize] {
-            u32::MAX => 0,
-            l => cur[i][l as usize],
-        }
+        index.local(i, g).map_or(0, |l| cur[i][l as usize])
     };
 
     let mut cuts: Vec<Cut> = Vec::new();
@@ -347,78 +387,86 @@ mod tests {
     #[test]
     fn finds_exactly_the_violated_rows() {
         let at = attack();
-        let idx = global_index(&at);
-        for (w, v) in [
-            ([0.5, 0.5], [0.0, 0.0, 0.0]),
-            ([1.0, 0.0], [0.0, 1.0, 0.0]),
-            ([0.1, 0.9], [0.5, 0.0, 3.0]),
-        ] {
-            let cfg = SeparateConfig {
-                per_step: usize::MAX,
-                tol: 1e-9,
-                max_rows: usize::MAX,
-                horizon: usize::MAX,
-                per_pair: usize::MAX,
-            };
-            let (got, excess) = separate(&at, &idx, &w, &v, &[], &FxHashSet::default(), cfg);
-            let mut got: Vec<(u32, u32, f64)> =
-                got.iter().map(|c| (c.step, c.pair, c.violation)).collect();
-            let mut want = brute(&at, &w, &v, 1e-9);
-            got.sort_by_key(|a| (a.0, a.1));
-            want.sort_by_key(|a| (a.0, a.1));
-            assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
-            let mut worst = FxHashMap::default();
-            for &(t, _, x) in &want {
-                let e = worst.entry(t).or_insert(0.0f64);
-                *e = e.max(x);
-            }
-            let want_excess: f64 = worst.values().sum();
-            assert!(
-                (excess - want_excess).abs() < 1e-9,
-                "{excess} vs {want_excess}"
-            );
-            // A horizon searches only the first steps.
-            let early = SeparateConfig { horizon: 2, ..cfg };
-            let (part, _) = separate(&at, &idx, &w, &v, &[], &FxHashSet::default(), early);
-            let want_part = want.iter().filter(|x| x.0 < 2).count();
-            assert_eq!(part.len(), want_part);
-            for (g, x) in got.iter().zip(&want) {
-                assert_eq!((g.0, g.1), (x.0, x.1));
-                assert!((g.2 - x.2).abs() < 1e-9);
-            }
-            // per-pair cap: each violated pair once, at its most violated step
-            let per_pair = SeparateConfig { per_pair: 1, ..cfg };
-            let (top, excess_top) =
-                separate(&at, &idx, &w, &v, &[], &FxHashSet::default(), per_pair);
-            assert!((excess_top - excess).abs() < 1e-9);
-            let mut best: FxHashMap<u32, f64> = FxHashMap::default();
-            for &(_, p, x) in &want {
-                let e = best.entry(p).or_insert(0.0f64);
-                *e = e.max(x);
-            }
-            assert_eq!(top.len(), best.len(), "{top:?}");
-            for c in &top {
-                assert!((c.violation - best[&c.pair]).abs() < 1e-9);
-                assert!(want.iter().any(|x| (x.0, x.1) == (c.step, c.pair)));
-            }
-            // per-step cap, existing rows skipped, pair slack lowers the violation
-            let one = SeparateConfig { per_step: 1, ..cfg };
-            let (capped, _) = separate(&at, &idx, &w, &v, &[], &FxHashSet::default(), one);
-            let steps: FxHashSet<u32> = capped.iter().map(|c| c.step).collect();
-            assert_eq!(steps.len(), capped.len());
-            if let Some(first) = capped.first() {
-                let ex: FxHashSet<(u32, u32)> = [(first.step, first.pair)].into_iter().collect();
-                let (again, excess_again) = separate(&at, &idx, &w, &v, &[], &ex, cfg);
+        // (the dense index, and the sorted one that large attacks get: the same rows)
+        let indexes = [
+            (PairIndex::new(&at), true),
+            (PairIndex::with_budget(&at, 0), false),
+        ];
+        for (idx, dense) in indexes {
+            assert_eq!(matches!(idx, PairIndex::Dense(_)), dense);
+            for (w, v) in [
+                ([0.5, 0.5], [0.0, 0.0, 0.0]),
+                ([1.0, 0.0], [0.0, 1.0, 0.0]),
+                ([0.1, 0.9], [0.5, 0.0, 3.0]),
+            ] {
+                let cfg = SeparateConfig {
+                    per_step: usize::MAX,
+                    tol: 1e-9,
+                    max_rows: usize::MAX,
+                    horizon: usize::MAX,
+                    per_pair: usize::MAX,
+                };
+                let (got, excess) = separate(&at, &idx, &w, &v, &[], &FxHashSet::default(), cfg);
+                let mut got: Vec<(u32, u32, f64)> =
+                    got.iter().map(|c| (c.step, c.pair, c.violation)).collect();
+                let mut want = brute(&at, &w, &v, 1e-9);
+                got.sort_by_key(|a| (a.0, a.1));
+                want.sort_by_key(|a| (a.0, a.1));
+                assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
+                let mut worst = FxHashMap::default();
+                for &(t, _, x) in &want {
+                    let e = worst.entry(t).or_insert(0.0f64);
+                    *e = e.max(x);
+                }
+                let want_excess: f64 = worst.values().sum();
                 assert!(
-                    (excess_again - excess).abs() < 1e-9,
-                    "existing rows still count"
+                    (excess - want_excess).abs() < 1e-9,
+                    "{excess} vs {want_excess}"
                 );
-                assert!(!again
-                    .iter()
-                    .any(|c| (c.step, c.pair) == (first.step, first.pair)));
-                let slack = [(first.pair, 1e6)];
-                let (none, _) = separate(&at, &idx, &w, &v, &slack, &FxHashSet::default(), cfg);
-                assert!(!none.iter().any(|c| c.pair == first.pair));
+                // A horizon searches only the first steps.
+                let early = SeparateConfig { horizon: 2, ..cfg };
+                let (part, _) = separate(&at, &idx, &w, &v, &[], &FxHashSet::default(), early);
+                let want_part = want.iter().filter(|x| x.0 < 2).count();
+                assert_eq!(part.len(), want_part);
+                for (g, x) in got.iter().zip(&want) {
+                    assert_eq!((g.0, g.1), (x.0, x.1));
+                    assert!((g.2 - x.2).abs() < 1e-9);
+                }
+                // per-pair cap: each violated pair once, at its most violated step
+                let per_pair = SeparateConfig { per_pair: 1, ..cfg };
+                let (top, excess_top) =
+                    separate(&at, &idx, &w, &v, &[], &FxHashSet::default(), per_pair);
+                assert!((excess_top - excess).abs() < 1e-9);
+                let mut best: FxHashMap<u32, f64> = FxHashMap::default();
+                for &(_, p, x) in &want {
+                    let e = best.entry(p).or_insert(0.0f64);
+                    *e = e.max(x);
+                }
+                assert_eq!(top.len(), best.len(), "{top:?}");
+                for c in &top {
+                    assert!((c.violation - best[&c.pair]).abs() < 1e-9);
+                    assert!(want.iter().any(|x| (x.0, x.1) == (c.step, c.pair)));
+                }
+                // per-step cap, existing rows skipped, pair slack lowers the violation
+                let one = SeparateConfig { per_step: 1, ..cfg };
+                let (capped, _) = separate(&at, &idx, &w, &v, &[], &FxHashSet::default(), one);
+                let steps: FxHashSet<u32> = capped.iter().map(|c| c.step).collect();
+                assert_eq!(steps.len(), capped.len());
+                if let Some(first) = capped.first() {
+                    let ex: FxHashSet<(u32, u32)> =
+                        [(first.step, first.pair)].into_iter().collect();
+                    let (again, excess_again) = separate(&at, &idx, &w, &v, &[], &ex, cfg);
+                    assert!(
+                        (excess_again - excess).abs() < 1e-9,
+                        "existing rows still count"
+                    );
+                    assert!(!again
+                        .iter()
+                        .any(|c| (c.step, c.pair) == (first.step, first.pair)));
+                    let slack = [(first.pair, 1e6)];
+                    let (none, _) = separate(&at, &idx, &w, &v, &slack, &FxHashSet::default(), cfg);
+                    assert!(!none.iter().any(|c| c.pair == first.pair));
+                }
             }
         }
     }

@@ -9,7 +9,7 @@ use pyo3::types::PyBytes;
 use rustc_hash::FxHashSet;
 
 use super::{threads, to_py, PyTokenizer};
-use crate::mixture::{self, separate::global_index, Attack, EdgePool, Inner, SeparateConfig};
+use crate::mixture::{self, Attack, EdgePool, Inner, PairIndex, SeparateConfig};
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyMixtureAttack>()?;
@@ -22,7 +22,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 #[pyclass(module = "bytepair._core", name = "MixtureAttack")]
 pub struct PyMixtureAttack {
     attack: Attack,
-    index: Vec<Vec<u32>>,
+    index: PairIndex,
     existing: FxHashSet<(u32, u32)>,
     pool: EdgePool,
 }
@@ -83,7 +83,7 @@ impl PyMixtureAttack {
         py.detach(|| {
             let list = mixture::merge_list(&tok, merges)?;
             let attack = Attack::build(&tok, list, &samples, n)?;
-            let index = global_index(&attack);
+            let index = PairIndex::new(&attack);
             Ok(Self {
                 attack,
                 index,
@@ -337,7 +337,7 @@ impl PyMixtureAttack {
             ..
         } = self;
         let e =
-            py.detach(|| mixture::evaluate(attack, index, pool, &weights, per_step, tol, inner));
+            py.detach(|| mixture::evaluate(attack, &*index, pool, &weights, per_step, tol, inner));
         Ok((
             e.lower,
             e.upper,
