@@ -12,6 +12,7 @@ import sys
 from collections import Counter
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -186,17 +187,24 @@ def test_lazy_lp_reaches_the_full_lp_optimum(
     assert res.status == "Optimal"
 
 
+def fixed_point_case(point: list[float]) -> tuple[Any, Any, float, Any]:
+    """The reference case's attack at 70 merges, the scale of its proportions (mean sample bytes
+    over each category's), the slack LP's value at `point` (HiGHS), and that LP as a function of
+    another point."""
+    tok, samples, _, _ = reference_case()
+    names = list(samples)
+    attack = bp._core.MixtureAttack(tok._core, [[samples[c]] for c in names], 70)
+    d = np.array(attack.sample_bytes(), dtype=float)
+    want, _ = reference_lp(tok, samples, 70, fixed=point)
+    return attack, d.mean() / d, want, lambda other: reference_lp(tok, samples, 70, fixed=other)[0]
+
+
 @pytest.mark.parametrize("point", [[1 / 3, 1 / 3, 1 / 3], [0.7, 0.2, 0.1], [0.0, 0.0, 1.0]])
 def test_matching_gives_the_slack_lp_at_fixed_proportions(point: list[float]) -> None:
     """The bundle method's inner problem: at fixed proportions, the maximum matching's weight
     (lower) and the cover's value (upper) both equal the slack LP solved by HiGHS, and the
     matching's cut is exact at the point and below the LP's value elsewhere."""
-    tok, samples, _, _ = reference_case()
-    names = list(samples)
-    attack = bp._core.MixtureAttack(tok._core, [[samples[c]] for c in names], 70)
-    d = np.array(attack.sample_bytes(), dtype=float)
-    scale = d.mean() / d
-    want, _ = reference_lp(tok, samples, 70, fixed=point)
+    attack, scale, want, slack_lp = fixed_point_case(point)
     lo, up, grad, matched, rounds, _, _, _, _, _ = attack.evaluate(
         list(np.asarray(point) * scale), 10, 1e-4
     )
@@ -206,7 +214,7 @@ def test_matching_gives_the_slack_lp_at_fixed_proportions(point: list[float]) ->
     cut = np.asarray(grad) * scale
     assert float(cut @ np.asarray(point)) == pytest.approx(want, rel=1e-7, abs=1e-6)
     other = [0.2, 0.5, 0.3]
-    assert float(cut @ np.asarray(other)) <= reference_lp(tok, samples, 70, fixed=other)[0] + 1e-6
+    assert float(cut @ np.asarray(other)) <= slack_lp(other) + 1e-6
 
 
 @pytest.mark.parametrize("point", [[1 / 3, 1 / 3, 1 / 3], [0.7, 0.2, 0.1], [0.0, 0.0, 1.0]])
@@ -214,12 +222,7 @@ def test_auction_brackets_the_slack_lp_at_fixed_proportions(point: list[float]) 
     """The auction inner solver: its matching's weight (lower) and cover plus excess (upper)
     bracket the slack LP solved by HiGHS, at most rows x eps apart; the cut is exact at the
     point (it is the matching's weight) and below the LP's value elsewhere."""
-    tok, samples, _, _ = reference_case()
-    names = list(samples)
-    attack = bp._core.MixtureAttack(tok._core, [[samples[c]] for c in names], 70)
-    d = np.array(attack.sample_bytes(), dtype=float)
-    scale = d.mean() / d
-    want, _ = reference_lp(tok, samples, 70, fixed=point)
+    attack, scale, want, slack_lp = fixed_point_case(point)
     w = list(np.asarray(point) * scale)
     for eps, per_pair in [(1e-3, None), (1e-6, 1)]:
         lo, up, grad, matched, rounds, _, _, _, _, bids = attack.evaluate(
@@ -231,9 +234,7 @@ def test_auction_brackets_the_slack_lp_at_fixed_proportions(point: list[float]) 
         cut = np.asarray(grad) * scale
         assert float(cut @ np.asarray(point)) == pytest.approx(lo, rel=1e-9, abs=1e-9)
         other = [0.2, 0.5, 0.3]
-        assert float(cut @ np.asarray(other)) <= reference_lp(
-            tok, samples, 70, fixed=other
-        )[0] + 1e-6
+        assert float(cut @ np.asarray(other)) <= slack_lp(other) + 1e-6
     with pytest.raises(ValueError, match="eps and eps0 must be"):
         attack.evaluate(w, 10, 1e-4, -1.0)
 

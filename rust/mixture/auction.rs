@@ -22,7 +22,7 @@
 //! enough). Cost: each bid scans its row's edges; eps-scaling keeps the number of bids per row
 //! near `O(log(max weight / eps))` in practice, independent of how dense the graph is.
 
-use super::matching::Matching;
+use super::matching::{by_column, Matching};
 
 const NONE: u32 = u32::MAX;
 const NULL: u32 = u32::MAX - 1;
@@ -82,25 +82,7 @@ fn reverse(
         return 0;
     }
     // Columns' positive edges (CSR) and each row's profit.
-    let mut col_start = vec![0usize; cols + 1];
-    for &(j, w) in edges {
-        if w > 0.0 {
-            col_start[j as usize + 1] += 1;
-        }
-    }
-    for j in 0..cols {
-        col_start[j + 1] += col_start[j];
-    }
-    let mut fill = col_start.clone();
-    let mut col_rows = vec![(0u32, 0.0f64); col_start[cols]];
-    for i in 0..rows {
-        for &(j, w) in &edges[start[i]..start[i + 1]] {
-            if w > 0.0 {
-                col_rows[fill[j as usize]] = (i as u32, w);
-                fill[j as usize] += 1;
-            }
-        }
-    }
+    let (col_start, col_rows) = by_column(cols, start, edges);
     let weight = |i: usize, j: u32| {
         edges[start[i]..start[i + 1]]
             .iter()

@@ -54,6 +54,36 @@ impl Ord for Key {
     }
 }
 
+/// The positive edges of a row-major sparse graph (row i's edges `edges[start[i]..start[i + 1]]`)
+/// by column: `(col_start, col_rows)` with column j's `(row, weight)` pairs at
+/// `col_rows[col_start[j]..col_start[j + 1]]`, rows ascending. One counting pass, one fill.
+pub(super) fn by_column(
+    cols: usize,
+    start: &[usize],
+    edges: &[(u32, f64)],
+) -> (Vec<usize>, Vec<(u32, f64)>) {
+    let mut col_start = vec![0usize; cols + 1];
+    for &(j, w) in edges {
+        if w > 0.0 {
+            col_start[j as usize + 1] += 1;
+        }
+    }
+    for j in 0..cols {
+        col_start[j + 1] += col_start[j];
+    }
+    let mut fill = col_start.clone();
+    let mut col_rows = vec![(0u32, 0.0f64); col_start[cols]];
+    for i in 0..start.len().saturating_sub(1) {
+        for &(j, w) in &edges[start[i]..start[i + 1]] {
+            if w > 0.0 {
+                col_rows[fill[j as usize]] = (i as u32, w);
+                fill[j as usize] += 1;
+            }
+        }
+    }
+    (col_start, col_rows)
+}
+
 /// Maximum-weight matching of a sparse bipartite graph. Row i's edges are
 /// `edges[start[i]..start[i + 1]]` as `(column, weight)` with `column < cols`; edges of weight
 /// `<= 0` are ignored (they never help a maximum-weight matching). Weights must be finite.
@@ -115,25 +145,7 @@ pub fn max_weight_matching_warm(
             }
         }
         // Free columns must end at price 0: the cascade.
-        let mut col_start = vec![0usize; cols + 1];
-        for &(j, w) in edges {
-            if w > 0.0 {
-                col_start[j as usize + 1] += 1;
-            }
-        }
-        for j in 0..cols {
-            col_start[j + 1] += col_start[j];
-        }
-        let mut fill = col_start.clone();
-        let mut col_rows = vec![(0u32, 0.0f64); col_start[cols]];
-        for i in 0..rows {
-            for &(j, w) in &edges[start[i]..start[i + 1]] {
-                if w > 0.0 {
-                    col_rows[fill[j as usize]] = (i as u32, w);
-                    fill[j as usize] += 1;
-                }
-            }
-        }
+        let (col_start, col_rows) = by_column(cols, start, edges);
         let mut queue: Vec<u32> = (0..cols as u32)
             .filter(|&j| row4col[j as usize] == NONE && price[j as usize] > 0.0)
             .collect();
