@@ -173,20 +173,23 @@ pub fn separate(
         existing,
         cfg,
     };
-    let ranges = split(attack, horizon, cfg.threads, step_cost(&cfg));
+    // (each range replays the changes before it: no more ranges than a pool has threads)
+    let threads = cfg.threads.clamp(1, MAX_THREADS);
+    let ranges = split(attack, horizon, threads, step_cost(&cfg));
     let parts: Vec<Part> = if ranges.len() == 1 {
         vec![pass.walk(0..horizon)]
     } else {
         let run = || ranges.par_iter().map(|r| pass.walk(r.clone())).collect();
-        crate::encode::pool::install(cfg.threads, run)
+        crate::encode::pool::install(threads, run)
             // (no thread could be started: the same ranges, one after the other)
             .unwrap_or_else(|_| ranges.iter().map(|r| pass.walk(r.clone())).collect())
     };
-    if std::env::var_os("BYTEPAIR_MIXTURE_DEBUG").is_some() && parts.len() > 1 {
+    if std::env::var_os("BYTEPAIR_MIXTURE_DEBUG").is_some() {
         let before = |t: usize| -> u64 { attack.categories.iter().map(|c| c.step_start[t]).sum() };
         for (r, p) in ranges.iter().zip(&parts) {
             eprintln!(
-                "    separate steps {:?}: {} changes before, {} in it; replay {:.3}s, walk {:.3}s",
+                "    separate steps {:?}: {} changes before, {} in it; replay {:.3}s, walk {:.3}s \
+                 (thread CPU)",
                 r,
                 before(r.start),
                 before(r.end) - before(r.start),
@@ -227,6 +230,9 @@ pub fn separate(
     cuts.truncate(cfg.max_rows);
     (cuts, excess)
 }
+
+/// At most this many ranges (and threads) per pass, as for the encoder's pools.
+const MAX_THREADS: usize = 256;
 
 /// Estimated costs, in units of one replayed change: walking one recorded change (update,
 /// dirty list, heap push), and one step's pops: a base plus a cost per entry the step may pop
@@ -299,9 +305,31 @@ fn split(attack: &Attack, horizon: usize, threads: usize, per_step: f64) -> Vec<
     cut(hi)
 }
 
+/// CPU seconds of the calling thread where the OS gives them (Linux), else wall seconds since
+/// the first call: the debug lines' replay and walk times, unaffected by other processes.
+fn thread_seconds() -> f64 {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime only writes one timespec through the pointer, which points to
+        // a live local of that type.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0 {
+            return ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9;
+        }
+    }
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs_f64()
+}
+
 /// What one range of steps found: its cuts (no per-pair cap), its per-pair candidates (with
-/// a cap), each step's largest violation (0 if none), and the seconds spent replaying up to
-/// the range and walking it.
+/// a cap), each step's largest violation (0 if none), and the seconds ([`thread_seconds`])
+/// spent replaying up to the range and walking it.
 struct Part {
     cuts: Vec<Cut>,
     kept: FxHashMap<u32, Vec<Cut>>,
@@ -329,7 +357,7 @@ impl Pass<'_> {
     fn walk(&self, range: Range<usize>) -> Part {
         let (attack, index, w, cfg) = (self.attack, self.index, self.w, self.cfg);
         let vp = &self.vp;
-        let t_start = std::time::Instant::now();
+        let t_start = thread_seconds();
         let g_n = attack.global_pairs.len();
         let cats = &attack.categories;
         let mut prio = vec![0.0f64; g_n];
@@ -351,7 +379,7 @@ impl Pass<'_> {
                 }
             }
         }
-        let t_walk = std::time::Instant::now();
+        let t_walk = thread_seconds();
         let key_of = |x: f64| (x > 0.0 && x.is_finite()).then(|| x.to_bits());
         let mut heap: BinaryHeap<Entry> = (0..g_n)
             .filter_map(|g| {
@@ -496,10 +524,7 @@ impl Pass<'_> {
             cuts,
             kept,
             worst,
-            seconds: (
-                (t_walk - t_start).as_secs_f64(),
-                t_walk.elapsed().as_secs_f64(),
-            ),
+            seconds: (t_walk - t_start, thread_seconds() - t_walk),
         }
     }
 }
