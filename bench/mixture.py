@@ -215,7 +215,9 @@ def run_set(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 size_mb: float, merges: int, tok: Any = tok, truth: Any = truth
             ) -> tuple[float, Any]:
                 samples = {c: head(halves[c][1], int(size_mb * MB)) for c in cats}
-                res = bytepair.infer_mixture(tok, samples, merges=merges, method=args.method)
+                res = bytepair.infer_mixture(
+                    tok, samples, merges=merges, method=args.method, num_threads=args.threads
+                )
                 return log_mse(truth, res.proportions), res
 
             t0 = time.perf_counter()
@@ -281,7 +283,7 @@ def timed_attack(
     c0, w0 = cpu_seconds(), time.perf_counter()
     res = bytepair.infer_mixture(
         tok, samples, merges=merges, gap=args.gap, time_limit=args.time_limit,
-        method=args.method,
+        method=args.method, num_threads=args.threads,
     )
     t = res.timings
     return {
@@ -355,6 +357,8 @@ def run_speed(args: argparse.Namespace) -> dict[str, Any]:
     out["known_mixture"] = r
 
     # How time grows with categories and with sample size (cl100k_base, solved exactly).
+    if not args.sweeps:
+        return out
     exact = argparse.Namespace(**{**vars(args), "time_limit": None, "gap": 0.0})
     m = args.scaling_merges
     names = list(cats)
@@ -391,7 +395,10 @@ def main() -> int:
     ap.add_argument(
         "--merge-sweep", type=int, nargs="+", default=[250, 500, 1000, 2000, 4000, 7700]
     )
-    ap.add_argument("--no-sweeps", dest="sweeps", action="store_false")
+    ap.add_argument(
+        "--no-sweeps", dest="sweeps", action="store_false",
+        help="skip the sample-size and merge sweeps (with --speed: the scaling table)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="write all figures to this JSON file")
     ap.add_argument("--speed", action="store_true", help="run the speed benchmark instead")
@@ -403,6 +410,10 @@ def main() -> int:
     ap.add_argument(
         "--method", default="lazy", choices=["lazy", "bundle", "auction"],
         help="infer_mixture(method=)",
+    )
+    ap.add_argument(
+        "--threads", type=int, default=None,
+        help="infer_mixture(num_threads=): counting and separation passes (default all cores)",
     )
     args = ap.parse_args()
     if not (CORPUS / "en.txt").is_file():

@@ -230,6 +230,7 @@ class MixtureAttack:
         per_step: int,
         max_rows: int,
         horizon: Optional[int] = ...,
+        num_threads: Optional[int] = ...,
     ) -> tuple[bytes, bytes, bytes, bytes, float]: ...
     def evaluate(
         self,
@@ -241,6 +242,7 @@ class MixtureAttack:
         stop: Optional[float] = ...,
         rounds: Optional[int] = ...,
         per_pair: Optional[int] = ...,
+        num_threads: Optional[int] = ...,
     ) -> tuple[float, float, list[float], int, int, int, int, float, float, int]: ...
     @property
     def num_edges(self) -> int: ...

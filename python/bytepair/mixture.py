@@ -829,7 +829,9 @@ def infer_mixture(
     ``max(gap, 1e-7)``, faster than ``"lazy"`` on long merge lists); with ``"bundle"`` and
     ``"auction"``, ``rounds`` counts outer iterations, ``constraints`` the matching edges
     found, ``per_step`` the edges added per step and oracle pass (default 10; 3 for
-    ``"lazy"``). ``progress``: the solve's bounds, gap and time on stderr
+    ``"lazy"``). ``num_threads``: threads for counting (categories in parallel) and for
+    the separation passes (ranges of merge steps in parallel; default: all cores); the result
+    does not depend on it. ``progress``: the solve's bounds, gap and time on stderr
     while it runs (None: only when stderr is a terminal).
 
     Raises ValueError for an empty category sample, a merge list that cannot be replayed, or

@@ -96,7 +96,8 @@ pub struct Evaluation {
 
 /// Evaluate `f` at weights `w` (`w_i` = scaled `a_i / d_i`), growing `pool`. `per_step`: edges
 /// the oracle may add per step and round; `tol`: violations at or below it are not added (the
-/// upper bound still counts them); `inner`: the matching solver.
+/// upper bound still counts them); `inner`: the matching solver; `threads`: the oracle's
+/// ([`SeparateConfig::threads`]).
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     attack: &Attack,
@@ -106,6 +107,7 @@ pub fn evaluate(
     per_step: usize,
     tol: f64,
     inner: Inner,
+    threads: usize,
 ) -> Evaluation {
     let n = attack.categories.len();
     let steps = attack.steps();
@@ -122,6 +124,7 @@ pub fn evaluate(
             Inner::Hungarian => usize::MAX,
             Inner::Auction { per_pair, .. } => per_pair.max(1),
         },
+        threads: threads.max(1),
     };
     let debug = std::env::var_os("BYTEPAIR_MIXTURE_DEBUG").is_some();
     let mut col_of = vec![u32::MAX; g_n];

@@ -25,6 +25,8 @@ pub struct PyMixtureAttack {
     index: PairIndex,
     existing: FxHashSet<(u32, u32)>,
     pool: EdgePool,
+    /// Threads of the separation passes (`num_threads` of the constructor).
+    threads: usize,
 }
 
 fn f64s(b: &[u8], what: &str) -> PyResult<Vec<f64>> {
@@ -68,7 +70,8 @@ type CutArrays<'py> = (
 #[pymethods]
 impl PyMixtureAttack {
     /// Count every category's texts as the tokenizer does and replay its first `merges` merges
-    /// on each (categories in parallel, GIL released).
+    /// on each (categories in parallel, GIL released). `num_threads` (default: all cores) also
+    /// runs the separation passes of `separate` and `evaluate` unless they are given their own.
     #[new]
     #[pyo3(signature = (tokenizer, samples, merges, num_threads=None))]
     fn new(
@@ -89,6 +92,7 @@ impl PyMixtureAttack {
                 index,
                 existing: FxHashSet::default(),
                 pool: EdgePool::default(),
+                threads: n,
             })
         })
         .map_err(to_py)
@@ -186,9 +190,10 @@ impl PyMixtureAttack {
     /// row-major), and the excess (the sum over steps of each step's largest violation, an
     /// upper bound on how far the point is from feasible for the full LP); the rows are
     /// remembered and never returned again. `horizon`: search only
-    /// the first `horizon` steps (default all).
+    /// the first `horizon` steps (default all). `num_threads`: threads of the pass (default:
+    /// the constructor's); the result does not depend on it.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (weights, v_step, vp_ids, vp_values, tol, per_step, max_rows, horizon=None))]
+    #[pyo3(signature = (weights, v_step, vp_ids, vp_values, tol, per_step, max_rows, horizon=None, num_threads=None))]
     fn separate<'py>(
         &mut self,
         py: Python<'py>,
@@ -200,6 +205,7 @@ impl PyMixtureAttack {
         per_step: usize,
         max_rows: usize,
         horizon: Option<usize>,
+        num_threads: Option<usize>,
     ) -> PyResult<CutArrays<'py>> {
         let n = self.attack.categories.len();
         if weights.len() != n {
@@ -235,6 +241,7 @@ impl PyMixtureAttack {
             max_rows: max_rows.max(1),
             horizon: horizon.unwrap_or(usize::MAX),
             per_pair: usize::MAX,
+            threads: num_threads.filter(|&n| n > 0).unwrap_or(self.threads),
         };
         let Self {
             attack,
@@ -275,9 +282,10 @@ impl PyMixtureAttack {
     /// after `rounds` rounds; the bounds then bracket the value within `rows x eps + stop`
     /// (when stopped by `stop`), and are valid bounds and a valid cut in any case. `per_pair`:
     /// at most this many new edges per pair and oracle round (default no cap). The last item is the number
-    /// of auction bids.
+    /// of auction bids. `num_threads`: threads of the separation passes (default: the
+    /// constructor's); the result does not depend on it.
     #[allow(clippy::type_complexity, clippy::too_many_arguments)]
-    #[pyo3(signature = (weights, per_step, tol, eps=None, eps0=None, stop=None, rounds=None, per_pair=None))]
+    #[pyo3(signature = (weights, per_step, tol, eps=None, eps0=None, stop=None, rounds=None, per_pair=None, num_threads=None))]
     fn evaluate(
         &mut self,
         py: Python<'_>,
@@ -289,6 +297,7 @@ impl PyMixtureAttack {
         stop: Option<f64>,
         rounds: Option<usize>,
         per_pair: Option<usize>,
+        num_threads: Option<usize>,
     ) -> PyResult<(
         f64,
         f64,
@@ -330,14 +339,18 @@ impl PyMixtureAttack {
                 per_pair: per_pair.unwrap_or(usize::MAX),
             },
         };
+        let threads = num_threads.filter(|&n| n > 0).unwrap_or(self.threads);
         let Self {
             attack,
             index,
             pool,
             ..
         } = self;
-        let e =
-            py.detach(|| mixture::evaluate(attack, &*index, pool, &weights, per_step, tol, inner));
+        let e = py.detach(|| {
+            mixture::evaluate(
+                attack, &*index, pool, &weights, per_step, tol, inner, threads,
+            )
+        });
         Ok((
             e.lower,
             e.upper,
