@@ -74,22 +74,26 @@ pub(crate) fn split<'a>(text: &'a str, f: impl FnMut(&'a str)) {
 
 /// The piece starts in `1..32` that the 32 bytes `w` at a piece start decide, as a mask (see
 /// [`split_fast`]): those up to two bytes before the first byte that is not "plain". Plain bytes:
-/// ASCII letters, the space, `\n` and `\r` (not after a space, nor followed by `/`), and
-/// punctuation (the other printable ASCII bytes and DEL, but not the apostrophe or a digit).
+/// ASCII letters and digits (not the fourth of a run), the space, `\n` and `\r` (not after a
+/// space, nor followed by `/`), and punctuation (the other printable ASCII bytes and DEL, but
+/// not the apostrophe).
 ///
 /// In plain text the pattern comes down to local rules, each reading at most the two bytes
 /// before a position and the one after it (the pattern has no lookbehind, so byte 0, a piece
 /// start, acts as if the text began there). With `U`, `L` the capitals and the small letters,
-/// `S` the space, `N` the newlines and `P` the punctuation, position `j` starts a piece iff
+/// `S` the space, `N` the newlines, `D` the digits and `P` the punctuation, position `j` starts
+/// a piece iff
 /// * `j` starts a word: a letter after a non-letter, or a capital after a small letter (the word
 ///   is `U*L*`, alternatives 1 and 2); unless its prefix byte takes the start: the byte before is
 ///   `S`, or a `P` that starts a piece itself (the byte before it is neither `P` nor `S`). A `P`
 ///   after `S` belongs to the piece ` P+` of that space, and one after `P` to the punctuation
 ///   run, so then the word starts bare;
 /// * `j` is the first `P` of a run (` ?[^\s\p{L}\p{N}]+`), or the space before it;
-/// * `j` is the first `S` of a run. (The last `S` of a run of two or more starts a piece too,
-///   `\s+(?!\S)` leaving it to the next piece, but what follows it here is a letter or a `P`,
-///   so it is the prefix of a word or the space of ` P+`, both above.);
+/// * `j` is the first `S` of a run, or the last of a run of two or more followed by a non-space
+///   (`\s+(?!\S)` leaves it to the next piece: a word's prefix, the space of ` P+`, or alone
+///   before a digit);
+/// * `j` is the first `D` of a run (`\p{N}{1,3}`; the fourth digit of a run, which starts a piece
+///   too, is not plain);
 /// * `j` is the first `N` of a run that does not follow a `P` (after a `P`, `[\r\n/]*` takes the
 ///   newlines into the punctuation piece). Without a space before a newline, a whitespace run
 ///   holding newlines is `N+S*`: `\s*[\r\n]+` takes the `N+`, and the spaces start afresh.
@@ -114,9 +118,13 @@ fn plain_starts(w: &[u8; 32]) -> u32 {
     }
     let newline = both!(k => k.eq(b'\n') | k.eq(b'\r'));
     let space = both!(k => k.eq(b' '));
-    let not_space = both!(k => k.range(b'0', b'9') | k.eq(b'\''));
+    let apostrophe = both!(k => k.eq(b'\''));
+    let digit = both!(k => k.range(b'0', b'9'));
+    // (the fourth digit of a run: `\p{N}{1,3}` starts a new piece there, left to `fast`)
+    let long_number = digit & (digit << 1) & (digit << 2) & (digit << 3);
     let other = (both!(k => k.non_ascii() | k.range(0, 0x1F)) & !newline)
-        | not_space
+        | apostrophe
+        | long_number
         | newline & (space << 1)
         | both!(k => k.eq(b'/')) & (newline << 1);
     // Bytes 0..first other byte (32 if none) are plain; starts up to 2 before it are decided.
@@ -129,14 +137,14 @@ fn plain_starts(w: &[u8; 32]) -> u32 {
     // the block): if newlines came before the spaces, the whitespace run may go on to another
     // newline, and then it is all one piece. Only the starts before the spaces are decided.
     let last = first_other - 1;
-    if space >> last & 1 != 0 && (first_other == 32 || not_space >> first_other & 1 == 0) {
+    if space >> last & 1 != 0 && (first_other == 32 || apostrophe >> first_other & 1 == 0) {
         let run_start = 32 - (!space & ((1u32 << last) - 1)).leading_zeros();
         decided &= (1u32 << run_start).wrapping_sub(1);
     }
     let upper = both!(k => k.range(b'A', b'Z'));
     let lower = both!(k => k.range(b'a', b'z'));
     let letter = upper | lower;
-    let punct = !(letter | space | newline | other);
+    let punct = !(letter | digit | space | newline | other);
     // Bit j of `x << 1`: byte j - 1 is in x (0 before the block).
     let word = letter & !(letter << 1);
     let camel = upper & (lower << 1);
@@ -146,8 +154,10 @@ fn plain_starts(w: &[u8; 32]) -> u32 {
     let punct_first = punct & !(punct << 1);
     let punct_starts = (punct_first & !(space << 1)) | ((punct_first & (space << 1)) >> 1);
     let space_first = space & !(space << 1);
+    let space_last = space & (space << 1) & !(space >> 1);
     let newline_first = newline & !(newline << 1) & !(punct << 1);
-    (word_starts | punct_starts | space_first | newline_first) & decided
+    let digit_first = digit & !(digit << 1);
+    (word_starts | punct_starts | space_first | space_last | newline_first | digit_first) & decided
 }
 
 /// `x`, through a barrier the optimizer cannot see through. Without it, LLVM rewrote some of
