@@ -39,6 +39,8 @@ pub(crate) fn split<'a>(text: &'a str, f: impl FnMut(&'a str)) {
     split_fast(
         text,
         #[inline(always)]
+        |_| 0,
+        #[inline(always)]
         |c, w, i| fast(c, w, i),
         #[inline(always)]
         |c, i, b0| next(c, i, b0),

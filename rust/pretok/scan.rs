@@ -96,17 +96,22 @@ thread_local! {
 
 /// [`split_with`] with a fast path: while 16 bytes remain at the piece start `i`,
 /// `fast(cursor, bytes, i)` (the 16 bytes at `i`) returns the end of the piece, or 0 to leave
-/// the piece to `next`. The loop is compiled twice ([`with_best_features`]).
+/// the piece to `next`. Before that, while 32 bytes remain, `many(bytes)` (the 32 bytes at `i`)
+/// may decide several pieces at once: it returns the mask of the piece starts it is sure of in
+/// `1..32` (bit `j` = byte `i + j`), every byte before the highest of them being ASCII, and 0
+/// when it decides nothing; the pieces up to its highest start are handed out, and the scan
+/// goes on from there. The loop is compiled twice ([`with_best_features`]).
 #[inline(always)]
 pub(crate) fn split_fast<'a>(
     text: &'a str,
+    many: impl Fn(&[u8; 32]) -> u32,
     fast: impl Fn(Cursor<'a>, &[u8; 16], usize) -> usize,
     next: impl Fn(Cursor<'a>, usize, u8) -> usize,
     f: impl FnMut(&'a str),
 ) {
     with_best_features(
         #[inline(always)]
-        move || split_fast_loop(text, fast, next, f),
+        move || split_fast_loop(text, many, fast, next, f),
     );
 }
 
@@ -114,6 +119,7 @@ pub(crate) fn split_fast<'a>(
 #[inline(always)]
 fn split_fast_loop<'a>(
     text: &'a str,
+    many: impl Fn(&[u8; 32]) -> u32,
     fast: impl Fn(Cursor<'a>, &[u8; 16], usize) -> usize,
     next: impl Fn(Cursor<'a>, usize, u8) -> usize,
     mut f: impl FnMut(&'a str),
@@ -121,10 +127,31 @@ fn split_fast_loop<'a>(
     let c = Cursor::new(text);
     let b = c.b;
     // Piece starts below `limit` have 16 bytes: one comparison per piece (`b.get(i..)` then
-    // `first_chunk` took seven instructions).
+    // `first_chunk` took seven instructions); below `limit32`, 32 bytes.
     let limit = b.len().saturating_sub(15);
+    let limit32 = b.len().saturating_sub(31);
     let mut i = 0;
     loop {
+        if i < limit32 {
+            // SAFETY: `i < len - 31`, so `i + 32 <= len`: the 32 bytes at `i` are in `b`, and
+            // `[u8; 32]` has alignment 1.
+            let starts = many(unsafe { &*b.as_ptr().add(i).cast::<[u8; 32]>() }) & !1;
+            if starts != 0 {
+                let mut rest = starts;
+                let mut s = 0;
+                while rest != 0 {
+                    let e = rest.trailing_zeros() as usize;
+                    // SAFETY: `i` is a character boundary (0 or a previous piece's end),
+                    // `s < e < 32` so `i + e <= len`, and every byte of `i..i + e` is ASCII
+                    // (the contract of `many`), so `i + s` and `i + e` are boundaries too.
+                    f(unsafe { text.get_unchecked(i + s..i + e) });
+                    s = e;
+                    rest &= rest - 1;
+                }
+                i += s;
+                continue;
+            }
+        }
         let mut e = if i < limit {
             // SAFETY: `i < len - 15`, so `i + 16 <= len`: the 16 bytes at `i` are in `b`, and
             // `[u8; 16]` has alignment 1.

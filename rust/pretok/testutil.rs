@@ -350,6 +350,21 @@ pub(crate) fn tricky_text() -> impl Strategy<Value = String> {
     proptest::collection::vec(atom, 0..40).prop_map(|v| v.concat())
 }
 
+/// Mostly "plain" ASCII (letters, spaces, newlines, punctuation: what the o200k block path
+/// decides at once), with the bytes that end its blocks (digits, apostrophes, tabs, non-ASCII)
+/// here and there, long enough to fill several 32-byte blocks.
+pub(crate) fn plain_text() -> impl Strategy<Value = String> {
+    let atom = prop_oneof![
+        6 => "[a-zA-Z]{1,9}",
+        4 => proptest::sample::select(&[" ", "  ", "   ", "\n", "\n ", "\n\n", "\r\n", " \n"][..])
+            .prop_map(str::to_string),
+        3 => "[.,;:!?()\\[\\]\"/_*&%$#@~`^{}|<>=+-]{1,3}",
+        1 => proptest::sample::select(&["'s", "'", "1", "42", "\t", "\u{e9}", "\u{a0}", "/\n", "\x7f", "\x1c"][..])
+            .prop_map(str::to_string),
+    ];
+    proptest::collection::vec(atom, 0..60).prop_map(|v| v.concat())
+}
+
 /// ASCII strings dense in apostrophes, contraction letters, whitespace, digits and slashes.
 pub(crate) fn ascii_text() -> impl Strategy<Value = String> {
     "[ 'sStTmMdDlLvVrReEaA09\t\r\n!/.]{0,64}"
