@@ -14,6 +14,7 @@ peer.
     python bench/encode.py                      # cl100k_base and o200k_base, whole en.txt
     python bench/encode.py --mb 5 --repeat 2    # quicker
     python bench/encode.py --pathological       # 1/10/100 MB of one character: cost per MB
+    python bench/encode.py --paired 6           # bytepair vs tiktoken alternated, CPU time
 """
 
 from __future__ import annotations
@@ -242,12 +243,53 @@ def pathological(name: str, sizes: list[int]) -> list[str]:
     return rows
 
 
+def paired(name: str, text: str, rounds: int) -> list[str]:
+    """bytepair and tiktoken on the one string, one thread, alternated: bytepair, tiktoken,
+    bytepair in each round, CPU seconds of this process (`time.process_time`), ratio = tiktoken's
+    time / the mean of the two bytepair runs around it. The host's speed drifts by up to 2x
+    within minutes; a ratio of runs seconds apart, in CPU time (time the vCPU was taken away
+    does not count), moves much less than a ratio of the best wall times of separate cells."""
+    tt = tiktoken_encoding(name)
+    bp = bytepair.Tokenizer.from_tiktoken(SHARED / "vocab" / RANK_FILES[name], PRESETS[name])
+    check = text[:1_000_000]
+    if bp.encode_ordinary(check) != tt.encode_ordinary(check):
+        sys.exit(f"{name}: bytepair's ids differ from tiktoken's")
+    mb = len(text.encode()) / 1e6
+
+    def cpu(fn: Callable[[str], Any]) -> float:
+        t0 = time.process_time()
+        fn(text)
+        return time.process_time() - t0
+
+    cpu(bp.encode_ordinary)  # (warm: the int table, the caches)
+    rows = [f"| {name}, round | bytepair MB/s | tiktoken MB/s | ratio |", "|---|---|---|---|"]
+    ratios = []
+    for r in range(rounds):
+        a = cpu(bp.encode_ordinary)
+        b = cpu(tt.encode_ordinary)
+        a = (a + cpu(bp.encode_ordinary)) / 2
+        ratios.append(b / a)
+        rows.append(f"| {r + 1} | {mb / a:.1f} | {mb / b:.1f} | {b / a:.1f}x |")
+    ratios.sort()
+    rows.append(
+        f"| median of {rounds} | | | **{ratios[len(ratios) // 2]:.1f}x** "
+        f"(range {ratios[0]:.1f}-{ratios[-1]:.1f}) |"
+    )
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--encodings", nargs="+", default=["cl100k_base", "o200k_base"])
     ap.add_argument("--mb", type=float, default=None, help="use the first MB of en.txt")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--pathological", action="store_true")
+    ap.add_argument(
+        "--paired",
+        type=int,
+        metavar="ROUNDS",
+        help="only bytepair vs tiktoken on the one string, alternated, CPU time (see paired())",
+    )
     args = ap.parse_args()
     if not (SHARED / "vocab").is_dir():
         sys.exit(f"needs the rank files in {SHARED / 'vocab'}")
@@ -258,6 +300,10 @@ def main() -> None:
     text = (SHARED / "corpus" / "en.txt").read_text(encoding="utf-8")
     if args.mb:
         text = text[: int(args.mb * 1e6)]
+    if args.paired:
+        for name in args.encodings:
+            print("\n".join(paired(name, text, args.paired)), "\n", flush=True)
+        return
     paras = [p for p in text.split("\n\n") if p]
     print(
         f"en.txt: {len(text.encode()) / 1e6:.1f} MB, {len(paras)} paragraphs; "
