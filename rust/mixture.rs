@@ -165,10 +165,16 @@ pub fn replay(
     }
     drop(pieces);
     engine.index();
+    Ok(record(engine, counts.bytes, merges))
+}
 
+/// Apply `merges` to an indexed `engine` holding a sample of `bytes` bytes and record the
+/// trajectory: the initial pair counts, then per step the merged pair's count and the pairs
+/// whose counts changed (sorted by pair, so the record does not depend on hash order).
+pub(crate) fn record(mut engine: Engine, bytes: u64, merges: &[(Pair, TokenId)]) -> Trajectory {
     let mut local: FxHashMap<Pair, u32> = FxHashMap::default();
     let mut tr = Trajectory {
-        bytes: counts.bytes,
+        bytes,
         ..Default::default()
     };
     let mut id_of = |p: Pair, pairs: &mut Vec<Pair>| -> u32 {
@@ -196,7 +202,7 @@ pub fn replay(
         }
         tr.step_start.push(tr.changes.len() as u64);
     }
-    Ok(tr)
+    tr
 }
 
 /// All categories of one attack, joined. See the module docs.

@@ -573,37 +573,8 @@ mod tests {
 
     /// One category's trajectory under `merges`, recorded as `replay` does, from sequences.
     fn trajectory(seqs: &[(Vec<u32>, u64)], merges: &[((u32, u32), u32)]) -> Trajectory {
-        let mut e = crate::engine::Engine::from_sequences(seqs.iter().map(|(s, c)| (s, *c)));
-        let mut tr = Trajectory {
-            bytes: 100,
-            ..Default::default()
-        };
-        let mut local = rustc_hash::FxHashMap::default();
-        let mut id = |p, pairs: &mut Vec<_>| -> u32 {
-            *local.entry(p).or_insert_with(|| {
-                pairs.push(p);
-                (pairs.len() - 1) as u32
-            })
-        };
-        let mut init: Vec<_> = e.pairs().collect();
-        init.sort_unstable();
-        for (p, c) in init {
-            let l = id(p, &mut tr.pairs);
-            tr.initial.push((l, c as u32));
-        }
-        tr.step_start.push(0);
-        let mut ch = Vec::new();
-        for &(p, r) in merges {
-            tr.merge_count.push(e.count(p) as u32);
-            e.merge(p, r, &mut ch);
-            ch.sort_unstable_by_key(|c| c.pair);
-            for c in &ch {
-                let l = id(c.pair, &mut tr.pairs);
-                tr.changes.push((l, c.count as u32));
-            }
-            tr.step_start.push(tr.changes.len() as u64);
-        }
-        tr
+        let e = crate::engine::Engine::from_sequences(seqs.iter().map(|(s, c)| (s, *c)));
+        super::super::record(e, 100, merges)
     }
 
     fn attack() -> Attack {
