@@ -14,6 +14,7 @@
 //! UTF-8), a lead byte is always followed by its continuation bytes, so the indexing in
 //! [`Cursor::class`] cannot go out of bounds.
 
+use super::block::Block;
 use super::classes::{self, Table, BYTE, LOWER, NL, NUM, OTHER, SPACE, UPPER, WS};
 
 /// Call `f` on each piece of `text`, where `next(cursor, i, byte)` returns the end of the piece
@@ -135,15 +136,23 @@ fn split_fast_loop<'a>(
         if i < limit32 {
             // SAFETY: `i < len - 31`, so `i + 32 <= len`: the 32 bytes at `i` are in `b`, and
             // `[u8; 32]` has alignment 1.
-            let starts = many(unsafe { &*b.as_ptr().add(i).cast::<[u8; 32]>() }) & !1;
+            let w = unsafe { &*b.as_ptr().add(i).cast::<[u8; 32]>() };
+            let starts = many(w) & !1;
             if starts != 0 {
+                // A scanner bug must not cut a character: the bytes up to the last start are
+                // checked to be ASCII (one mask per block), as `many` promises.
+                let last = 31 - starts.leading_zeros();
+                assert!(
+                    non_ascii(w) & ((1u32 << last) - 1) == 0,
+                    "pretokenizer block step split a character at byte {i}"
+                );
                 let mut rest = starts;
                 let mut s = 0;
                 while rest != 0 {
                     let e = rest.trailing_zeros() as usize;
                     // SAFETY: `i` is a character boundary (0 or a previous piece's end),
                     // `s < e < 32` so `i + e <= len`, and every byte of `i..i + e` is ASCII
-                    // (the contract of `many`), so `i + s` and `i + e` are boundaries too.
+                    // (checked just above), so `i + s` and `i + e` are boundaries too.
                     f(unsafe { text.get_unchecked(i + s..i + e) });
                     s = e;
                     rest &= rest - 1;
@@ -174,6 +183,15 @@ fn split_fast_loop<'a>(
         // about 4% of the instructions of the whole encode of English text.)
         f(unsafe { text.get_unchecked(i..e) });
         i = e;
+    }
+}
+
+/// Bit `j` set iff byte `j` of `w` is not ASCII.
+#[inline(always)]
+fn non_ascii(w: &[u8; 32]) -> u32 {
+    match (w.first_chunk::<16>(), w.last_chunk::<16>()) {
+        (Some(a), Some(b)) => Block::load(a).non_ascii() | Block::load(b).non_ascii() << 16,
+        _ => u32::MAX,
     }
 }
 
