@@ -32,8 +32,8 @@
 //!    (`\s+` can only match one here).
 //!
 //! Fastest path ([`plain_starts`]): where the 32 bytes at a piece start begin with "plain" bytes
-//! (ASCII letters, the space, newlines, ASCII punctuation other than the apostrophe), every piece
-//! start among them is read off class masks at once, with no branch per piece.
+//! (ASCII letters and digits, the space, newlines, ASCII punctuation other than the apostrophe),
+//! every piece start among them is read off class masks at once, with no branch per piece.
 //!
 //! Fast path ([`fast`]): a piece that starts with at least 16 bytes left and is decided by ASCII
 //! alone (most pieces of English and code) is found from 16-bit class masks of those 16 bytes
