@@ -350,6 +350,29 @@ struct Pass<'a> {
 }
 
 impl Pass<'_> {
+    /// Apply merge `t`'s recorded changes to the counts and running priorities; `touched` sees
+    /// each changed pair. One piece for the replay and the walk: the same float operations in
+    /// the same order, which the bit-identical priorities of the ranges rely on.
+    #[inline(always)]
+    fn apply(
+        &self,
+        t: usize,
+        cur: &mut [Vec<u32>],
+        prio: &mut [f64],
+        mut touched: impl FnMut(u32),
+    ) {
+        let attack = self.attack;
+        for (i, c) in attack.categories.iter().enumerate() {
+            let (a, b) = (c.step_start[t] as usize, c.step_start[t + 1] as usize);
+            for &(l, n) in &c.changes[a..b] {
+                let g = attack.to_global[i][l as usize];
+                let old = std::mem::replace(&mut cur[i][l as usize], n);
+                prio[g as usize] += self.w[i] * (n as f64 - old as f64);
+                touched(g);
+            }
+        }
+    }
+
     /// Walk the steps of `range`: first bring the counts and running priorities to its first
     /// step by replaying the recorded changes (array updates only; the same float operations
     /// in the same order as the walk, so the priorities are bit for bit those of a walk from
@@ -370,26 +393,23 @@ impl Pass<'_> {
             }
         }
         for t in 0..range.start {
-            for (i, c) in cats.iter().enumerate() {
-                let (a, b) = (c.step_start[t] as usize, c.step_start[t + 1] as usize);
-                let (to_global, cur) = (&attack.to_global[i], &mut cur[i]);
-                for &(l, n) in &c.changes[a..b] {
-                    let old = std::mem::replace(&mut cur[l as usize], n);
-                    prio[to_global[l as usize] as usize] += w[i] * (n as f64 - old as f64);
-                }
-            }
+            self.apply(t, &mut cur, &mut prio, |_| {});
         }
         let t_walk = thread_seconds();
         let key_of = |x: f64| (x > 0.0 && x.is_finite()).then(|| x.to_bits());
-        let mut heap: BinaryHeap<Entry> = (0..g_n)
-            .filter_map(|g| {
-                key_of(prio[g] - vp[g]).map(|key| Entry {
-                    key,
-                    pair: g as u32,
-                    version: 0,
+        // Every pair with a positive priority, at its current version.
+        let heap_of = |prio: &[f64], version: &[u32]| -> BinaryHeap<Entry> {
+            (0..g_n)
+                .filter_map(|g| {
+                    key_of(prio[g] - vp[g]).map(|key| Entry {
+                        key,
+                        pair: g as u32,
+                        version: version[g],
+                    })
                 })
-            })
-            .collect();
+                .collect()
+        };
+        let mut heap = heap_of(&prio, &version);
         let count_of = |cur: &Vec<Vec<u32>>, i: usize, g: u32| -> u32 {
             index.local(i, g).map_or(0, |l| cur[i][l as usize])
         };
@@ -483,18 +503,12 @@ impl Pass<'_> {
                 break; // the state after the range's last step is never looked at
             }
             // ---- apply the changes made by merge t --------------------------------------
-            for (i, c) in cats.iter().enumerate() {
-                let (a, b) = (c.step_start[t] as usize, c.step_start[t + 1] as usize);
-                for &(l, n) in &c.changes[a..b] {
-                    let g = attack.to_global[i][l as usize];
-                    let old = std::mem::replace(&mut cur[i][l as usize], n);
-                    prio[g as usize] += w[i] * (n as f64 - old as f64);
-                    if !is_dirty[g as usize] {
-                        is_dirty[g as usize] = true;
-                        dirty.push(g);
-                    }
+            self.apply(t, &mut cur, &mut prio, |g| {
+                if !is_dirty[g as usize] {
+                    is_dirty[g as usize] = true;
+                    dirty.push(g);
                 }
-            }
+            });
             for g in dirty.drain(..) {
                 let gi = g as usize;
                 is_dirty[gi] = false;
@@ -509,15 +523,7 @@ impl Pass<'_> {
             }
             // Stale entries pile up on long runs: rebuild when they dominate.
             if heap.len() > 4 * g_n + (1 << 20) {
-                heap = (0..g_n)
-                    .filter_map(|g| {
-                        key_of(prio[g] - vp[g]).map(|key| Entry {
-                            key,
-                            pair: g as u32,
-                            version: version[g],
-                        })
-                    })
-                    .collect();
+                heap = heap_of(&prio, &version);
             }
         }
         Part {
