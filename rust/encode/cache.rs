@@ -30,7 +30,7 @@ const MAX_IDS: usize = 1 << 20;
 /// cache of the machine the benchmarks ran on (1 MiB per core). Callgrind on 3 MB of en.txt
 /// (o200k, L2 simulated as 1 MiB): with 16k, 32k and 64k slots the whole encode misses L2 0.248M,
 /// 0.258M and 0.268M times; with the 64k slots of 24 bytes used before (1.5 MiB), 0.290M.
-const FRONT: usize = 1 << FRONT_BITS;
+pub(super) const FRONT: usize = 1 << FRONT_BITS;
 const FRONT_BITS: u32 = 14;
 
 /// The payload's place in a slot: bits 96..120, free in the key of a piece of up to 12 bytes
@@ -52,6 +52,14 @@ pub(super) enum Front<'c> {
     /// The piece encodes to these ids (it is not a token).
     Ids(&'c [TokenId]),
     Miss,
+}
+
+/// The token of the piece with key `k` (2 to 12 bytes) if `front` holds it as a single token;
+/// `None` if it holds it as ids or not at all (then [`PieceCache::front_get`] tells which).
+#[inline(always)]
+pub(super) fn front_token(front: &[u128; FRONT], k: u128) -> Option<TokenId> {
+    let slot = front[PieceCache::front_slot(k)];
+    (slot & !ID_MASK == k).then_some(((slot & ID_MASK) >> ID_SHIFT) as TokenId)
 }
 
 /// See the module docs.
@@ -123,14 +131,25 @@ impl PieceCache {
         if k & PAYLOAD != 0 {
             return; // a piece too long for the slot
         }
-        let front = self.front.get_or_insert_with(|| {
+        self.front_table_mut()[Self::front_slot(k)] = k | payload;
+    }
+
+    /// The front table, allocated on first use.
+    #[inline]
+    fn front_table_mut(&mut self) -> &mut [u128; FRONT] {
+        self.front.get_or_insert_with(|| {
             // (built on the heap: a 256 KiB array on the stack could overflow a small thread stack)
             vec![0; FRONT]
                 .into_boxed_slice()
                 .try_into()
                 .expect("a boxed slice of FRONT slots")
-        });
-        front[Self::front_slot(k)] = k | payload;
+        })
+    }
+
+    /// The front table (allocated if it was not), for a run of [`front_token`] lookups.
+    #[inline]
+    pub(super) fn front_table(&mut self) -> &[u128; FRONT] {
+        self.front_table_mut()
     }
 
     /// The cached ids of `piece`, if any.

@@ -35,6 +35,7 @@ pub use reference::{encode_piece_reference, encode_piece_reference_tiktoken};
 
 use crate::engine::TokenId;
 use crate::error::{Error, Result};
+use crate::pretok::{AsciiBlock, Pieces};
 use crate::vocab::Vocab;
 
 /// "No merge" rank: larger than every real rank.
@@ -282,12 +283,26 @@ pub struct PieceSink<'e> {
     cache: &'e mut cache::PieceCache,
 }
 
-impl PieceSink<'_> {
+impl<'e> PieceSink<'e> {
     /// Append the ids of one piece to `out`.
     #[inline(always)]
     pub fn push(&mut self, piece: &[u8], out: &mut Vec<TokenId>) {
         self.enc
             .encode_piece_cached(piece, short_key(piece), self.cache, out);
+    }
+
+    /// A [`Pieces`] receiver that encodes the pieces of `text` (a split of it) into `out`.
+    #[inline(always)]
+    pub fn pieces<'s>(
+        &'s mut self,
+        text: &'s [u8],
+        out: &'s mut Vec<TokenId>,
+    ) -> EncodePieces<'s, 'e> {
+        EncodePieces {
+            sink: self,
+            text,
+            out,
+        }
     }
 
     /// [`Self::push`] for a piece that is a sub-slice of `text` (as the pretokenizers hand them
@@ -298,6 +313,102 @@ impl PieceSink<'_> {
         self.enc
             .encode_piece_cached(piece, short_key_in(text, piece), self.cache, out);
     }
+}
+
+/// A [`Pieces`] receiver: encodes each piece of `text` into `out` through a [`PieceSink`] (see
+/// [`PieceSink::pieces`]).
+pub struct EncodePieces<'s, 'e> {
+    sink: &'s mut PieceSink<'e>,
+    text: &'s [u8],
+    out: &'s mut Vec<TokenId>,
+}
+
+impl<'a> Pieces<'a> for EncodePieces<'_, '_> {
+    #[inline(always)]
+    fn piece(&mut self, piece: &'a str) {
+        self.sink.push_in(self.text, piece.as_bytes(), self.out);
+    }
+
+    /// The block's pieces, with what stays the same across them hoisted: the front table and
+    /// the output's spare room are taken once, one-byte pieces and front-table tokens are
+    /// written straight into the spare room, and each key comes from two loads of the 48 bytes
+    /// at the block (no bounds check per piece). A piece that is none of these (ids in the
+    /// front table, a front miss, more than 12 bytes) takes [`PieceSink::push_in`], the same
+    /// lookups as outside blocks, so the ids and the cache's contents are those of
+    /// piece-by-piece encoding. Near the end of the text (fewer than 48 bytes at the block), all
+    /// pieces take `push_in`.
+    #[inline(always)]
+    fn block(&mut self, blk: AsciiBlock<'a>) {
+        let text = blk.text().as_bytes();
+        let enc = self.sink.enc;
+        let mut rest = blk.ends();
+        let mut s = 0usize;
+        let Some(w) = text.get(blk.start()..).and_then(|t| t.first_chunk::<48>()) else {
+            while rest != 0 {
+                let e = rest.trailing_zeros() as usize;
+                self.sink
+                    .push_in(text, blk.piece(s, e).as_bytes(), self.out);
+                s = e;
+                rest &= rest - 1;
+            }
+            return;
+        };
+        while rest != 0 {
+            // A block has at most 31 pieces, each giving one id here.
+            self.out.reserve(32);
+            let front = self.sink.cache.front_table();
+            let spare = &mut self.out.spare_capacity_mut()[..32];
+            let mut k = 0;
+            let stop = loop {
+                if rest == 0 {
+                    break None;
+                }
+                let e = rest.trailing_zeros() as usize;
+                let n = e - s;
+                // (`s < 32` always: `& 31` only tells the compiler, so the loads need no check)
+                let at = &w[s & 31..];
+                let id = if n == 1 {
+                    enc.byte_ids[usize::from(at[0])]
+                } else {
+                    let hit = match at.first_chunk::<16>() {
+                        Some(w16) if n <= 12 => cache::front_token(front, key_at(w16, n)),
+                        _ => None,
+                    };
+                    match hit {
+                        Some(id) => id,
+                        None => break Some(e),
+                    }
+                };
+                // (`k < 32`: at most 31 pieces)
+                spare[k & 31].write(id);
+                k += 1;
+                s = e;
+                rest &= rest - 1;
+            };
+            let len = self.out.len() + k;
+            // SAFETY: the first `k` slots of the spare capacity were written just above, and
+            // `k <= 32 <= capacity - len` (reserved).
+            unsafe { self.out.set_len(len) };
+            if let Some(e) = stop {
+                self.sink
+                    .push_in(text, blk.piece(s, e).as_bytes(), self.out);
+                s = e;
+                rest &= rest - 1;
+            }
+        }
+    }
+}
+
+/// The short key of a piece of `n` (2 to 15) bytes that starts at `w`: the first `n` bytes
+/// (zero-padded), the length in the top byte; equal to [`short_key`] of those bytes.
+#[inline(always)]
+fn key_at(w: &[u8; 16], n: usize) -> u128 {
+    let (mut lo, mut hi) = ([0u8; 8], [0u8; 8]);
+    lo.copy_from_slice(&w[..8]);
+    hi.copy_from_slice(&w[8..]);
+    let lo = u64::from_le_bytes(lo) & LOW_MASK[n & 15];
+    let hi = u64::from_le_bytes(hi) & HIGH_MASK[n & 15] | (n as u64) << 56;
+    u128::from(lo) | u128::from(hi) << 64
 }
 
 /// Injective key of a piece of up to 15 bytes: the bytes zero-padded, the length in the top byte.
@@ -362,13 +473,11 @@ pub(crate) fn short_key_in(text: &[u8], piece: &[u8]) -> Option<u128> {
     let off = (piece.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
     if n < 16 {
         if let Some(w) = text.get(off..off.wrapping_add(16)) {
-            if w.as_ptr() == piece.as_ptr() {
-                let (mut lo, mut hi) = ([0u8; 8], [0u8; 8]);
-                lo.copy_from_slice(&w[..8]);
-                hi.copy_from_slice(&w[8..]);
-                let lo = u64::from_le_bytes(lo) & LOW_MASK[n];
-                let hi = u64::from_le_bytes(hi) & HIGH_MASK[n] | (n as u64) << 56;
-                return Some(u128::from(lo) | u128::from(hi) << 64);
+            if let Some(w) = w
+                .first_chunk::<16>()
+                .filter(|w| w.as_ptr() == piece.as_ptr())
+            {
+                return Some(key_at(w, n));
             }
         }
     }

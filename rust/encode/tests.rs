@@ -213,3 +213,38 @@ fn cached_answers_equal_uncached() {
         );
     }
 }
+
+/// The trained vocabulary's encoders under both rules (built once for the proptest below).
+fn trained_encoders() -> &'static [Encoder; 2] {
+    static E: OnceLock<[Encoder; 2]> = OnceLock::new();
+    E.get_or_init(|| {
+        let v = trained();
+        [MergeRule::Merges, MergeRule::Ranks].map(|r| Encoder::new(v, r).unwrap())
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    /// Encoding a split through [`PieceSink::pieces`] (which takes the o200k scanner's ASCII
+    /// blocks whole: one-byte pieces, front-table tokens, and the rest piece by piece) gives the
+    /// ids of encoding each piece alone, with the front table cold, then warm (its tokens and
+    /// id ranges), and near the end of the text (fewer than 48 bytes at a block).
+    #[test]
+    fn blocks_encode_as_pieces(words in prop::collection::vec(
+        "[a-z]{1,9}|[A-Z][a-z]{0,6}|[a-z]{13,24}|[0-9]{1,5}|[ .,;:()\n]{1,3}|(LORD|unto|thee){1,4}|é",
+        0..120,
+    )) {
+        let text = words.concat();
+        let pre = crate::pretok::Pretokenizer::new("o200k").unwrap();
+        for enc in trained_encoders() {
+            let mut want = Vec::new();
+            pre.split(&text, |p| enc.encode_piece(p.as_bytes(), &mut want)).unwrap();
+            for round in 0..2 {
+                let mut got = Vec::new();
+                enc.with_sink(|s| pre.split_pieces(&text, s.pieces(text.as_bytes(), &mut got)))
+                    .unwrap();
+                prop_assert_eq!(&got, &want, "round {}", round);
+            }
+        }
+    }
+}

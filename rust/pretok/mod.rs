@@ -25,6 +25,7 @@ mod testutil;
 use std::fmt;
 
 pub use regex_split::RegexSplitter;
+pub use scan::{AsciiBlock, Pieces};
 pub use superbpe::SUPERBPE_PATTERN;
 
 /// tiktoken's r50k/gpt2 pattern (`tiktoken_ext/openai_public.py`, `r50k_pat_str`).
@@ -123,10 +124,20 @@ impl Pretokenizer {
     }
 
     /// Call `f` on every piece of `text`, in order. The pieces concatenate to `text`.
-    pub fn split<'a>(&self, text: &'a str, mut f: impl FnMut(&'a str)) -> Result<(), PretokError> {
+    pub fn split<'a>(&self, text: &'a str, f: impl FnMut(&'a str)) -> Result<(), PretokError> {
+        self.split_pieces(text, f)
+    }
+
+    /// [`Self::split`] into a [`Pieces`] receiver, which the o200k scanner hands blocks of ASCII
+    /// pieces decided at once.
+    pub fn split_pieces<'a>(
+        &self,
+        text: &'a str,
+        mut f: impl Pieces<'a>,
+    ) -> Result<(), PretokError> {
         match self {
             Pretokenizer::Gpt2 => {
-                gpt2::split(text, f);
+                gpt2::split(text, |p| f.piece(p));
                 Ok(())
             }
             Pretokenizer::Cl100k => {
@@ -138,13 +149,13 @@ impl Pretokenizer {
                 Ok(())
             }
             Pretokenizer::SuperBpe => {
-                superbpe::split(text, f);
+                superbpe::split(text, |p| f.piece(p));
                 Ok(())
             }
-            Pretokenizer::Custom(r) => r.split(text, f),
+            Pretokenizer::Custom(r) => r.split(text, |p| f.piece(p)),
             Pretokenizer::None => {
                 if !text.is_empty() {
-                    f(text);
+                    f.piece(text);
                 }
                 Ok(())
             }

@@ -47,7 +47,7 @@
 
 use super::block::{digits_end, ones_from, punct_end, ws_end, Block};
 use super::classes::{BOTH, BYTE, LETTER, LOWER, MARK, NL, NUM, OTHER, PREFIX, PUNCT, UPPER, WS};
-use super::scan::{split_fast, Cursor};
+use super::scan::{split_fast, Cursor, Pieces};
 
 /// o200k's `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]`.
 const U: u8 = UPPER | BOTH | MARK;
@@ -56,14 +56,14 @@ const L: u8 = LOWER | BOTH | MARK;
 
 /// Call `f` on each piece of `text`, in order.
 #[allow(clippy::redundant_closure)] // (the closures are deliberate: see below)
-pub(crate) fn split<'a>(text: &'a str, f: impl FnMut(&'a str)) {
+pub(crate) fn split<'a>(text: &'a str, f: impl Pieces<'a>) {
     // (closures marked for inlining: passed as fn items, `fast` and `next` went through an
     // out-of-line `Fn::call` shim, one call per piece, in the Python module's build (fat LTO);
     // the example binaries inlined them, so their profiles did not show it)
     split_fast(
         text,
         #[inline(always)]
-        |w| plain_starts(w),
+        |w| plain_starts::<true>(w),
         #[inline(always)]
         |c, w, i| fast(c, w, i),
         #[inline(always)]
@@ -101,8 +101,15 @@ pub(crate) fn split<'a>(text: &'a str, f: impl FnMut(&'a str)) {
 /// A start is decided when the bytes from two before it to one after it are plain, so the mask
 /// keeps the starts up to two before the first other byte. The pieces between two decided
 /// starts are then exact (tested against the regex with the rest of the scanner).
+///
+/// cl100k (`CAMEL = false`): its pattern differs from o200k's only where these rules do not
+/// look or where they give the same starts, except that a word is one run of letters of either
+/// case (`\p{L}++`: no start at a capital after a small letter). Its punctuation piece takes
+/// newlines but not a `/` after them (`[\r\n]*+`); that `/` is not plain here, as for o200k.
+/// Its whitespace alternatives `\s*[\r\n]` and `\s` end where o200k's `\s*[\r\n]+` and
+/// `\s+` do on plain bytes (the last newline of the run; one byte before a non-space).
 #[inline(always)]
-fn plain_starts(w: &[u8; 32]) -> u32 {
+pub(super) fn plain_starts<const CAMEL: bool>(w: &[u8; 32]) -> u32 {
     let (Some(a), Some(b)) = (w.first_chunk::<16>(), w.last_chunk::<16>()) else {
         return 0;
     };
@@ -147,7 +154,7 @@ fn plain_starts(w: &[u8; 32]) -> u32 {
     let punct = !(letter | digit | space | newline | other);
     // Bit j of `x << 1`: byte j - 1 is in x (0 before the block).
     let word = letter & !(letter << 1);
-    let camel = upper & (lower << 1);
+    let camel = if CAMEL { upper & (lower << 1) } else { 0 };
     // A word whose prefix byte (j - 1) starts the piece instead.
     let prefixed = word & ((space << 1) | (punct << 1) & !((punct | space) << 2));
     let word_starts = (word & !prefixed) | (prefixed >> 1) | camel;

@@ -108,7 +108,7 @@ pub(crate) fn split_fast<'a>(
     many: impl Fn(&[u8; 32]) -> u32,
     fast: impl Fn(Cursor<'a>, &[u8; 16], usize) -> usize,
     next: impl Fn(Cursor<'a>, usize, u8) -> usize,
-    f: impl FnMut(&'a str),
+    f: impl Pieces<'a>,
 ) {
     with_best_features(
         #[inline(always)]
@@ -123,7 +123,7 @@ fn split_fast_loop<'a>(
     many: impl Fn(&[u8; 32]) -> u32,
     fast: impl Fn(Cursor<'a>, &[u8; 16], usize) -> usize,
     next: impl Fn(Cursor<'a>, usize, u8) -> usize,
-    mut f: impl FnMut(&'a str),
+    mut f: impl Pieces<'a>,
 ) {
     let c = Cursor::new(text);
     let b = c.b;
@@ -139,25 +139,9 @@ fn split_fast_loop<'a>(
             let w = unsafe { &*b.as_ptr().add(i).cast::<[u8; 32]>() };
             let starts = many(w) & !1;
             if starts != 0 {
-                // A scanner bug must not cut a character: the bytes up to the last start are
-                // checked to be ASCII (one mask per block), as `many` promises.
-                let last = 31 - starts.leading_zeros();
-                assert!(
-                    non_ascii(w) & ((1u32 << last) - 1) == 0,
-                    "pretokenizer block step split a character at byte {i}"
-                );
-                let mut rest = starts;
-                let mut s = 0;
-                while rest != 0 {
-                    let e = rest.trailing_zeros() as usize;
-                    // SAFETY: `i` is a character boundary (0 or a previous piece's end),
-                    // `s < e < 32` so `i + e <= len`, and every byte of `i..i + e` is ASCII
-                    // (checked just above), so `i + s` and `i + e` are boundaries too.
-                    f(unsafe { text.get_unchecked(i + s..i + e) });
-                    s = e;
-                    rest &= rest - 1;
-                }
-                i += s;
+                let blk = AsciiBlock::new(text, i, starts);
+                i += blk.span();
+                f.block(blk);
                 continue;
             }
         }
@@ -181,8 +165,113 @@ fn split_fast_loop<'a>(
         // (`is_char_boundary` is false past the end), and `i` is 0 or the previous piece's `e`,
         // checked in the previous iteration. (Checking `i` again, as `&text[i..e]` does, cost
         // about 4% of the instructions of the whole encode of English text.)
-        f(unsafe { text.get_unchecked(i..e) });
+        f.piece(unsafe { text.get_unchecked(i..e) });
         i = e;
+    }
+}
+
+/// Receives the pieces of a split, in order: one at a time ([`Pieces::piece`]), or a block of
+/// ASCII pieces decided at once by a block step ([`Pieces::block`], which by default hands them
+/// to `piece` one by one). Every `FnMut(&str)` is one. The encoder takes the blocks whole: it
+/// keeps its output pointer and lookup table in registers across a block's pieces and reads the
+/// keys straight from the block's bytes.
+pub trait Pieces<'a> {
+    /// The next piece.
+    fn piece(&mut self, piece: &'a str);
+
+    /// The next pieces, all ASCII, given as a block (see [`AsciiBlock`]).
+    #[inline(always)]
+    fn block(&mut self, blk: AsciiBlock<'a>) {
+        let mut rest = blk.ends();
+        let mut s = 0;
+        while rest != 0 {
+            let e = rest.trailing_zeros() as usize;
+            self.piece(blk.piece(s, e));
+            s = e;
+            rest &= rest - 1;
+        }
+    }
+}
+
+impl<'a, F: FnMut(&'a str)> Pieces<'a> for F {
+    #[inline(always)]
+    fn piece(&mut self, piece: &'a str) {
+        self(piece)
+    }
+}
+
+/// Consecutive pieces of a text, all ASCII, starting at byte `start`: piece k runs from the
+/// (k-1)-th set bit of `ends` (0 for the first) to the k-th, offsets from `start`; every end is
+/// below 32.
+///
+/// Invariant (checked when it is made): the bytes `start..start + span()` are ASCII and `start` is
+/// a character boundary, so every offset up to `span()` is a boundary and [`Self::piece`] needs no
+/// check.
+#[derive(Clone, Copy)]
+pub struct AsciiBlock<'a> {
+    text: &'a str,
+    start: usize,
+    ends: u32,
+}
+
+impl<'a> AsciiBlock<'a> {
+    /// The block of `ends` (nonzero, bit 0 clear) at `start`, a character boundary of `text`
+    /// with at least 32 bytes after it.
+    ///
+    /// Panics if a byte before the last end is not ASCII (a scanner bug must not cut a
+    /// character: one mask per block), or if the arguments break the rules above.
+    #[inline(always)]
+    fn new(text: &'a str, start: usize, ends: u32) -> Self {
+        let last = 31 - ends.leading_zeros().min(31);
+        let w = text
+            .as_bytes()
+            .get(start..)
+            .and_then(|t| t.first_chunk::<32>());
+        assert!(
+            ends > 1
+                && ends & 1 == 0
+                && text.is_char_boundary(start)
+                && w.is_some_and(|w| non_ascii(w) & ((1u32 << last) - 1) == 0),
+            "pretokenizer block step split a character at byte {start}"
+        );
+        Self { text, start, ends }
+    }
+
+    /// The whole text.
+    #[inline(always)]
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
+    /// Offset of the block in the text.
+    #[inline(always)]
+    pub fn start(&self) -> usize {
+        self.start
+    }
+
+    /// The piece ends, as a mask of offsets from `start` (see the type's docs).
+    #[inline(always)]
+    pub fn ends(&self) -> u32 {
+        self.ends
+    }
+
+    /// Bytes covered: the last piece's end.
+    #[inline(always)]
+    pub fn span(&self) -> usize {
+        (32 - self.ends.leading_zeros()) as usize - 1
+    }
+
+    /// The piece `start + s .. start + e`. Panics unless `s < e <= span()`.
+    #[inline(always)]
+    pub fn piece(&self, s: usize, e: usize) -> &'a str {
+        assert!(
+            s < e && e <= self.span(),
+            "piece {s}..{e} outside the block"
+        );
+        // SAFETY: `start` is a character boundary and the bytes `start..start + span()` are ASCII
+        // (the type's invariant, checked in `new`; `new` also had the 32 bytes at `start` in
+        // `text`, so `start + span() <= text.len()`): every offset in between is a boundary.
+        unsafe { self.text.get_unchecked(self.start + s..self.start + e) }
     }
 }
 
