@@ -15,7 +15,9 @@
 //! `Merges` a token T is in the shortcut table only if merging bytes(T) gives [T] (checked for every
 //! token at build time); under the other rules it is the rule itself.
 //!
-//! Pieces that are not whole tokens go through a per-thread cache (`cache.rs`). `split.rs` cuts
+//! Pieces that are not whole tokens go through a per-thread cache (`cache.rs`). A pretokenizer's
+//! blocks of ASCII pieces ([`EncodePieces`]) are encoded in one tight loop: one-byte pieces and
+//! the cache's front-table tokens are written straight into reserved room. `split.rs` cuts
 //! large texts at points where every preset pretokenizer has a boundary, for parallel encoding.
 //! `reference.rs` keeps the slow, obviously-correct implementations the tests compare against.
 

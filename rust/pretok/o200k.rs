@@ -33,7 +33,9 @@
 //!
 //! Fastest path ([`plain_starts`]): where the 32 bytes at a piece start begin with "plain" bytes
 //! (ASCII letters and digits, the space, newlines, ASCII punctuation other than the apostrophe),
-//! every piece start among them is read off class masks at once, with no branch per piece.
+//! every piece start among them is read off class masks at once, with no branch per piece, and
+//! the pieces go to the receiver as one block (the encoder takes it whole). The cl100k scanner
+//! uses the same step without the camel-case start.
 //!
 //! Fast path ([`fast`]): a piece that starts with at least 16 bytes left and is decided by ASCII
 //! alone (most pieces of English and code) is found from 16-bit class masks of those 16 bytes

@@ -1,5 +1,6 @@
 //! Byte-level cursor shared by the preset scanners: class of the character at a byte offset, runs
-//! of a class, whitespace runs, apostrophe contractions, and the loop that hands out the pieces.
+//! of a class, whitespace runs, apostrophe contractions, and the loop that hands out the pieces
+//! (to a [`Pieces`] receiver: one by one, or a block of ASCII pieces at once).
 //!
 //! Idea: the scanners work on the UTF-8 bytes of a `&str`. ASCII bytes are classified through a
 //! `const` table; any other character is decoded from its lead byte and looked up in the Unicode
@@ -100,8 +101,9 @@ thread_local! {
 /// the piece to `next`. Before that, while 32 bytes remain, `many(bytes)` (the 32 bytes at `i`)
 /// may decide several pieces at once: it returns the mask of the piece starts it is sure of in
 /// `1..32` (bit `j` = byte `i + j`), every byte before the highest of them being ASCII, and 0
-/// when it decides nothing; the pieces up to its highest start are handed out, and the scan
-/// goes on from there. The loop is compiled twice ([`with_best_features`]).
+/// when it decides nothing; the pieces up to its highest start are handed out together, as one
+/// [`AsciiBlock`] to `f.block`, and the scan goes on from there. Other pieces go to `f.piece`.
+/// The loop is compiled twice ([`with_best_features`]).
 #[inline(always)]
 pub(crate) fn split_fast<'a>(
     text: &'a str,
