@@ -278,6 +278,33 @@ def paired(name: str, text: str, rounds: int) -> list[str]:
     return rows
 
 
+def paired_threads(name: str, text: str, rounds: int) -> list[str]:
+    """bytepair on the one string with one thread, then with all threads, alternated; wall time
+    (the point is the wall time a second thread saves); ratio per round and its median."""
+    bp = bytepair.Tokenizer.from_tiktoken(SHARED / "vocab" / RANK_FILES[name], PRESETS[name])
+    mb = len(text.encode()) / 1e6
+
+    def wall(n: int) -> float:
+        t0 = time.perf_counter()
+        bp.encode(text, disallowed_special=(), num_threads=n)
+        return time.perf_counter() - t0
+
+    wall(THREADS)  # (warm: the int table, the caches, the pool)
+    head = f"| {name}, round | 1 thread MB/s | {THREADS} threads MB/s | ratio |"
+    rows = [head, "|---|---|---|---|"]
+    ratios = []
+    for r in range(rounds):
+        a, b = wall(1), wall(THREADS)
+        ratios.append(a / b)
+        rows.append(f"| {r + 1} | {mb / a:.1f} | {mb / b:.1f} | {a / b:.2f}x |")
+    ratios.sort()
+    rows.append(
+        f"| median of {rounds} | | | **{ratios[len(ratios) // 2]:.2f}x** "
+        f"(range {ratios[0]:.2f}-{ratios[-1]:.2f}) |"
+    )
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--encodings", nargs="+", default=["cl100k_base", "o200k_base"])
@@ -289,6 +316,12 @@ def main() -> None:
         type=int,
         metavar="ROUNDS",
         help="only bytepair vs tiktoken on the one string, alternated, CPU time (see paired())",
+    )
+    ap.add_argument(
+        "--paired-threads",
+        type=int,
+        metavar="ROUNDS",
+        help="only bytepair on the one string, 1 and all threads alternated (see paired_threads())",
     )
     args = ap.parse_args()
     if not (SHARED / "vocab").is_dir():
@@ -303,6 +336,10 @@ def main() -> None:
     if args.paired:
         for name in args.encodings:
             print("\n".join(paired(name, text, args.paired)), "\n", flush=True)
+        return
+    if args.paired_threads:
+        for name in args.encodings:
+            print("\n".join(paired_threads(name, text, args.paired_threads)), "\n", flush=True)
         return
     paras = [p for p in text.split("\n\n") if p]
     print(
