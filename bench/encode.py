@@ -15,6 +15,7 @@ peer.
     python bench/encode.py --mb 5 --repeat 2    # quicker
     python bench/encode.py --pathological       # 1/10/100 MB of one character: cost per MB
     python bench/encode.py --paired 6           # bytepair vs tiktoken alternated, CPU time
+    python bench/encode.py --paired-threads 8   # 1 and 2 threads alternated, wall time
 """
 
 from __future__ import annotations
