@@ -346,14 +346,7 @@ impl<'a> Pieces<'a> for EncodePieces<'_, '_> {
         let mut rest = blk.ends();
         let mut s = 0usize;
         let Some(w) = text.get(blk.start()..).and_then(|t| t.first_chunk::<48>()) else {
-            while rest != 0 {
-                let e = rest.trailing_zeros() as usize;
-                self.sink
-                    .push_in(text, blk.piece(s, e).as_bytes(), self.out);
-                s = e;
-                rest &= rest - 1;
-            }
-            return;
+            return blk.for_each(|p| self.sink.push_in(text, p.as_bytes(), self.out));
         };
         while rest != 0 {
             // A block has at most 31 pieces, each giving one id here.
@@ -381,14 +374,15 @@ impl<'a> Pieces<'a> for EncodePieces<'_, '_> {
                         None => break Some(e),
                     }
                 };
-                // (`k < 32`: at most 31 pieces)
+                // (`k < 31`: one write per set bit of `ends`, whose bit 0 is clear)
                 spare[k & 31].write(id);
                 k += 1;
                 s = e;
                 rest &= rest - 1;
             };
             let len = self.out.len() + k;
-            // SAFETY: the first `k` slots of the spare capacity were written just above, and
+            // SAFETY: the first `k` slots of the spare capacity were written just above (one
+            // write per piece at index `k`, and `k <= 31` as there are at most 31 pieces), and
             // `k <= 32 <= capacity - len` (reserved).
             unsafe { self.out.set_len(len) };
             if let Some(e) = stop {

@@ -187,14 +187,7 @@ pub trait Pieces<'a> {
     /// The next pieces, all ASCII, given as a block (see [`AsciiBlock`]).
     #[inline(always)]
     fn block(&mut self, blk: AsciiBlock<'a>) {
-        let mut rest = blk.ends();
-        let mut s = 0;
-        while rest != 0 {
-            let e = rest.trailing_zeros() as usize;
-            self.piece(blk.piece(s, e));
-            s = e;
-            rest &= rest - 1;
-        }
+        blk.for_each(|p| self.piece(p));
     }
 }
 
@@ -264,6 +257,19 @@ impl<'a> AsciiBlock<'a> {
     #[inline(always)]
     pub fn span(&self) -> usize {
         (32 - self.ends.leading_zeros()) as usize - 1
+    }
+
+    /// Call `f` on each piece, in order.
+    #[inline(always)]
+    pub fn for_each(self, mut f: impl FnMut(&'a str)) {
+        let mut rest = self.ends;
+        let mut s = 0;
+        while rest != 0 {
+            let e = rest.trailing_zeros() as usize;
+            f(self.piece(s, e));
+            s = e;
+            rest &= rest - 1;
+        }
     }
 
     /// The piece `start + s .. start + e`. Panics unless `s < e <= span()`.
