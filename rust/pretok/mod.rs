@@ -128,8 +128,8 @@ impl Pretokenizer {
         self.split_pieces(text, f)
     }
 
-    /// [`Self::split`] into a [`Pieces`] receiver, which the o200k and cl100k scanners hand blocks of
-    /// ASCII pieces decided at once.
+    /// [`Self::split`] into a [`Pieces`] receiver, which the o200k and cl100k scanners hand
+    /// blocks of ASCII pieces decided at once.
     pub fn split_pieces<'a>(
         &self,
         text: &'a str,
