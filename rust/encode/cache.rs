@@ -56,10 +56,19 @@ pub(super) enum Front<'c> {
 
 /// The token of the piece with key `k` (2 to 12 bytes) if `front` holds it as a single token;
 /// `None` if it holds it as ids or not at all (then [`PieceCache::front_get`] tells which).
+///
+/// The test is `slot & !ID_MASK == k` (key bits equal, `IDS` clear: `k` has neither id nor
+/// `IDS` bits) without the 64-bit mask constant, which in the encoder's block loop made LLVM
+/// shuffle a dozen registers around each lookup (callgrind, cl100k: 73.4M -> 84.3M
+/// instructions per 3 MB from an unrelated change): the high word's bits outside the id (its
+/// low 32 and top 8) are the low 40 after a rotation by 8, and a shift by 24 keeps just those.
 #[inline(always)]
 pub(super) fn front_token(front: &[u128; FRONT], k: u128) -> Option<TokenId> {
     let slot = front[PieceCache::front_slot(k)];
-    (slot & !ID_MASK == k).then_some(((slot & ID_MASK) >> ID_SHIFT) as TokenId)
+    let x = slot ^ k;
+    let (lo, hi) = (x as u64, (x >> 64) as u64);
+    (lo == 0 && hi.rotate_left(8) << 24 == 0)
+        .then_some((slot >> ID_SHIFT) as TokenId & (ID_MASK >> ID_SHIFT) as TokenId)
 }
 
 /// See the module docs.
