@@ -31,7 +31,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::topheap::{Frontier, TopHeap};
+use super::topheap::Ranking;
 use super::Attack;
 
 /// Parameters of one separation pass.
@@ -538,8 +538,7 @@ impl Pass<'_> {
                 0
             }
         };
-        let mut heap = TopHeap::new((0..g_n).map(|g| key_of(prio[g] - vp[g])));
-        let mut frontier = Frontier::new();
+        let mut ranking = Ranking::new((0..g_n).map(|g| key_of(prio[g] - vp[g])));
 
         let mut cuts: Vec<Cut> = Vec::new();
         let mut worst = vec![0.0f64; range.len()];
@@ -559,6 +558,8 @@ impl Pass<'_> {
             (Vec::new(), Vec::new())
         };
         let depth = cfg.per_step.saturating_mul(8);
+        // the pairs a step reads stay ranked in order for the next steps
+        let keep = depth.saturating_mul(2).max(64);
         let mut cm: Vec<u32> = vec![0; n_cat];
         let mut dirty: Vec<u32> = Vec::new();
         let mut is_dirty = vec![false; g_n];
@@ -573,7 +574,7 @@ impl Pass<'_> {
                 let mut found = 0;
                 let mut read = 0;
                 let mut first = true;
-                let mut top = heap.descending(&mut frontier, |key| {
+                let mut top = ranking.descending(|key| {
                     // (as `<=` is written: a NaN cutoff admits every key)
                     let at_or_below = f64::from_bits(key) <= cutoff;
                     !at_or_below
@@ -653,6 +654,7 @@ impl Pass<'_> {
                         }
                     }
                 }
+                ranking.trim(keep);
             }
             if t + 1 == range.end {
                 break; // the state after the range's last step is never looked at
@@ -667,7 +669,7 @@ impl Pass<'_> {
             for g in dirty.drain(..) {
                 let gi = g as usize;
                 is_dirty[gi] = false;
-                heap.set(g, key_of(prio[gi] - vp[gi]));
+                ranking.set(g, key_of(prio[gi] - vp[gi]));
             }
         }
         Part {
