@@ -442,6 +442,19 @@ impl Counts for Local<'_> {
     }
 }
 
+/// A worker's state of one pair, side by side (one cache line or less): its running priority
+/// `sum_i w_i c_i(p)`, its slack, with a per-pair cap the smallest violation of its kept cuts
+/// once it has `per_pair` of them (-inf before: a violation at or below it cannot enter), and
+/// whether the step's changes touched it already.
+#[derive(Debug, Clone, Copy)]
+#[repr(align(32))]
+struct PairState {
+    prio: f64,
+    vp: f64,
+    floor: f64,
+    dirty: bool,
+}
+
 /// The inputs of one pass, shared by the ranges' workers (read-only).
 struct Pass<'a> {
     attack: &'a Attack,
@@ -464,8 +477,8 @@ impl Pass<'_> {
         &self,
         t: usize,
         cur: &mut C,
-        prio: &mut [f64],
-        mut touched: impl FnMut(u32),
+        pairs: &mut [PairState],
+        mut touched: impl FnMut(u32, &mut PairState),
     ) {
         let attack = self.attack;
         for (i, c) in attack.categories.iter().enumerate() {
@@ -474,8 +487,9 @@ impl Pass<'_> {
             let wi = self.w[i];
             for (&(l, n), &g) in c.changes[a..b].iter().zip(globals) {
                 let old = cur.replace(i, l, g, n);
-                prio[g as usize] += wi * (n as f64 - old as f64);
-                touched(g);
+                let p = &mut pairs[g as usize];
+                p.prio += wi * (n as f64 - old as f64);
+                touched(g, p);
             }
         }
     }
@@ -512,21 +526,37 @@ impl Pass<'_> {
     /// a cut that is kept looks up the existing rows and builds its `diff`.
     fn walk_with<C: Counts>(&self, range: Range<usize>, mut cur: C) -> Part {
         let (attack, w, cfg) = (self.attack, self.w, self.cfg);
-        let vp = &self.vp;
         let t_start = thread_seconds();
         let g_n = attack.global_pairs.len();
         let cats = &attack.categories;
         let n_cat = cats.len();
-        let mut prio = vec![0.0f64; g_n];
+        let capped = cfg.per_pair != usize::MAX;
+        // (with a cap, `floor` is -inf until the pair has `per_pair` cuts; always +inf when
+        // no cut may be kept at all)
+        let floor = if capped && cfg.per_pair == 0 {
+            f64::INFINITY
+        } else {
+            f64::NEG_INFINITY
+        };
+        let mut pairs: Vec<PairState> = self
+            .vp
+            .iter()
+            .map(|&vp| PairState {
+                prio: 0.0,
+                vp,
+                floor,
+                dirty: false,
+            })
+            .collect();
         for (i, c) in cats.iter().enumerate() {
             for &(l, n) in &c.initial {
                 let g = attack.to_global[i][l as usize];
                 cur.replace(i, l, g, n);
-                prio[g as usize] += w[i] * n as f64;
+                pairs[g as usize].prio += w[i] * n as f64;
             }
         }
         for t in 0..range.start {
-            self.apply(t, &mut cur, &mut prio, |_| {});
+            self.apply(t, &mut cur, &mut pairs, |_, _| {});
         }
         let t_walk = thread_seconds();
         // Heap keys: the bits of a positive finite priority (their order is the numbers'
@@ -538,31 +568,22 @@ impl Pass<'_> {
                 0
             }
         };
-        let mut ranking = Ranking::new((0..g_n).map(|g| key_of(prio[g] - vp[g])));
+        let mut ranking = Ranking::new(pairs.iter().map(|p| key_of(p.prio - p.vp)));
 
         let mut cuts: Vec<Cut> = Vec::new();
         let mut worst = vec![0.0f64; range.len()];
-        let capped = cfg.per_pair != usize::MAX;
-        // With a cap: each pair's kept cuts (`slot[g]` indexes `kept`, u32::MAX: none yet),
-        // and `floor[g]`, the smallest kept violation once the pair has `per_pair` cuts
-        // (-inf before): a violation at or below it cannot enter.
+        // With a cap: each pair's kept cuts (`slot[g]` indexes `kept`, u32::MAX: none yet).
         let mut kept: Vec<(u32, Vec<Cut>)> = Vec::new();
-        let (mut slot, mut floor) = if capped {
-            let empty = if cfg.per_pair == 0 {
-                f64::INFINITY
-            } else {
-                f64::NEG_INFINITY
-            };
-            (vec![u32::MAX; g_n], vec![empty; g_n])
+        let mut slot = if capped {
+            vec![u32::MAX; g_n]
         } else {
-            (Vec::new(), Vec::new())
+            Vec::new()
         };
         let depth = cfg.per_step.saturating_mul(8);
         // the pairs a step reads stay ranked in order for the next steps
         let keep = depth.saturating_mul(2).max(64);
         let mut cm: Vec<u32> = vec![0; n_cat];
         let mut dirty: Vec<u32> = Vec::new();
-        let mut is_dirty = vec![false; g_n];
         for t in range.clone() {
             let vt = self.v_step.get(t).copied().unwrap_or(0.0).max(0.0);
             if let Some(m) = attack.merge_global[t] {
@@ -589,6 +610,7 @@ impl Pass<'_> {
                         continue;
                     }
                     let gi = g as usize;
+                    let p = &pairs[gi];
                     // the exact violation from the integer counts (the same operations as
                     // the diff below)
                     let mut lhs = 0.0;
@@ -596,13 +618,13 @@ impl Pass<'_> {
                         let d = c_m as f64 - cur.get(i, g) as f64;
                         lhs += w[i] * d;
                     }
-                    let violation = -(lhs + vt + vp[gi]);
+                    let violation = -(lhs + vt + p.vp);
                     if first {
                         // Entries come in the order of their violation: this is the step's largest.
                         worst[t - range.start] = violation.max(0.0);
                         first = false;
                     }
-                    if violation <= cfg.tol || (capped && violation <= floor[gi]) {
+                    if violation <= cfg.tol || (capped && violation <= p.floor) {
                         continue;
                     }
                     if self.existing.contains(&(t as u32, g)) {
@@ -650,7 +672,7 @@ impl Pass<'_> {
                                 .total_cmp(&b.violation)
                                 .then(b.step.cmp(&a.step))
                         }) {
-                            floor[gi] = low.violation;
+                            pairs[gi].floor = low.violation;
                         }
                     }
                 }
@@ -660,16 +682,16 @@ impl Pass<'_> {
                 break; // the state after the range's last step is never looked at
             }
             // ---- apply the changes made by merge t --------------------------------------
-            self.apply(t, &mut cur, &mut prio, |g| {
-                if !is_dirty[g as usize] {
-                    is_dirty[g as usize] = true;
+            self.apply(t, &mut cur, &mut pairs, |g, p| {
+                if !p.dirty {
+                    p.dirty = true;
                     dirty.push(g);
                 }
             });
             for g in dirty.drain(..) {
-                let gi = g as usize;
-                is_dirty[gi] = false;
-                ranking.set(g, key_of(prio[gi] - vp[gi]));
+                let p = &mut pairs[g as usize];
+                p.dirty = false;
+                ranking.set(g, key_of(p.prio - p.vp));
             }
         }
         Part {
