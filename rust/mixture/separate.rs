@@ -5,13 +5,23 @@
 //! `sum_i w_i (c_i^t(m_t) - c_i^t(p)) + v_t + v_p >= 0` with `w_i = a_i / d_i` (scaled). Its
 //! violation is `prio_t(p) - v_p - (prio_t(m_t) + v_t)` where `prio_t(x) = sum_i w_i c_i^t(x)`.
 //!
-//! Idea: walk the steps in order, keeping `prio(p) - v_p` of every pair in a max-heap with lazy
-//! invalidation (a version stamp per pair; each step's changed pairs are re-pushed once). At step
-//! t, pop entries while they exceed the cutoff `prio_t(m_t) + v_t + tol`, keep up to `per_step` of
-//! them that are not rows yet, and push the popped ones back. Violations are then recomputed from
-//! the exact integer counts, so float drift in the running priorities never creates a row.
-//! Cost per pass: O((initial pairs + recorded changes) x log) plus O(popped) per step; noisy late
+//! Idea: walk the steps in order, keeping `prio(p) - v_p` of every pair ranked
+//! ([`super::topheap::Ranking`]: the pairs read recently in a sorted vector, the rest in a
+//! lazy max-heap; each step's changed pairs are re-ranked once). At step t, read the pairs in
+//! descending order while they exceed the cutoff `prio_t(m_t) + v_t + tol`, and keep up to
+//! `per_step` of them that are not rows yet (with a per-pair cap: offer the `8 x per_step`
+//! first ones to their pairs). Violations are recomputed from the exact integer counts, so
+//! float drift in the running priorities never creates a row. Cost per pass: O(initial pairs
+//! plus recorded changes), a heap push per changed pair, plus O(read) per step; noisy late
 //! merges cost only the entries above their cutoff, never a scan of all pairs.
+//!
+//! What an entry read costs (measured on 30,000 merges of cl100k_base, 80 entries per step,
+//! see bench/README.md, "Faster separation pass"): the pairs a step reads are mostly those
+//! the step before read, so they stay in the sorted vector (no pop and re-push on a heap of
+//! hundreds of thousands of entries); one row of counts, pair-major (the counts of one pair
+//! in all categories side by side), gives the exact violation; with a per-pair cap, a pair
+//! whose `per_pair` kept cuts are all at least as violated rejects it there (the pair's
+//! `floor`), so only a cut that may be kept looks up the existing rows and builds its `diff`.
 //!
 //! Threads: the steps are split into ranges, one per worker. A worker first brings the counts
 //! and running priorities to its range's first step by replaying the recorded changes (array
@@ -519,7 +529,7 @@ impl Pass<'_> {
     /// step by replaying the recorded changes (array updates only; the same float operations
     /// in the same order as the walk, so the priorities are bit for bit those of a walk from
     /// step 0), then walk it, reading each step's pairs in descending order from the
-    /// [`TopHeap`].
+    /// [`Ranking`].
     ///
     /// Per entry read: one row of counts (the exact violation); with a per-pair cap, a pair
     /// whose `per_pair` cuts are all at least as violated is rejected there (`floor`), and only

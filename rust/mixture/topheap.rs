@@ -256,13 +256,17 @@ mod tests {
                     .filter(|&(_, &k)| k != 0)
                     .map(|(id, &k)| (id as u32, k))
                     .collect();
-                want.sort_by(|a, b| (b.1, b.0).cmp(&(a.1, a.0)));
+                want.sort_by_key(|x| std::cmp::Reverse((x.1, x.0)));
                 let limit = [0, 3, 500, 1000][round % 4];
                 let read = 1 + rng(12) as usize;
                 // a partial read is a prefix of the full order
                 let part: Vec<(u32, u64)> = r.descending(|k| k > limit).take(read).collect();
-                let want_part: Vec<(u32, u64)> =
-                    want.iter().copied().filter(|x| x.1 > limit).take(read).collect();
+                let want_part: Vec<(u32, u64)> = want
+                    .iter()
+                    .copied()
+                    .filter(|x| x.1 > limit)
+                    .take(read)
+                    .collect();
                 assert_eq!(part, want_part, "n {n}, round {round}");
                 if round % 3 == 0 {
                     let all: Vec<(u32, u64)> = r.descending(|_| true).collect();
