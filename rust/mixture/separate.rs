@@ -294,15 +294,17 @@ fn separate_with(
 const MAX_THREADS: usize = 256;
 
 /// Estimated costs, in units of one replayed change: walking one recorded change (update,
-/// dirty list, heap push), and one step's pops: a base plus a cost per entry the step may pop
-/// at most (`8 x per_step` with a per-pair cap, else `per_step`). Fitted on passes over 30,000
-/// merges of cl100k_base (1.2 million changes): ~0.035 us per replayed change, ~0.1 us per
-/// walked change, per step ~6 us with `per_step` 3 and ~40 us with 80 entries.
+/// dirty list, re-ranking), and one step's reads: a base plus a cost per entry the step may
+/// read at most (`8 x per_step` with a per-pair cap, else `per_step`). Fitted on passes over
+/// 30,000 merges of cl100k_base (1.2 million changes): ~0.02 us per replayed change, 0.05-0.085
+/// us per walked change, per step ~1.7 us with `per_step` 3, ~3 us with 10 and ~3.3 us with
+/// 80 entries (capped). (Before the ranking, a step's 80 pops cost ~40 us: 120 + 13 per
+/// entry.)
 const WALK_PER_CHANGE: f64 = 3.0;
-const STEP_BASE: f64 = 120.0;
-const STEP_PER_ENTRY: f64 = 13.0;
+const STEP_BASE: f64 = 70.0;
+const STEP_PER_ENTRY: f64 = 1.2;
 
-/// The estimated cost of one step's pops under `cfg` (see [`STEP_BASE`]).
+/// The estimated cost of one step's reads under `cfg` (see [`STEP_BASE`]).
 fn step_cost(cfg: &SeparateConfig) -> f64 {
     let entries = if cfg.per_pair != usize::MAX {
         cfg.per_step.saturating_mul(8)
@@ -314,7 +316,7 @@ fn step_cost(cfg: &SeparateConfig) -> f64 {
 
 /// Split steps `0..horizon` into at most `threads` non-empty ranges whose estimated costs
 /// (replaying every change before the range, then walking it; `per_step`: the cost of one
-/// step's pops) are as equal as possible: the smallest maximum cost, found by bisection over
+/// step's reads) are as equal as possible: the smallest maximum cost, found by bisection over
 /// it with a greedy cut for each value.
 fn split(attack: &Attack, horizon: usize, threads: usize, per_step: f64) -> Vec<Range<usize>> {
     let k = threads.clamp(1, horizon);
