@@ -22,6 +22,7 @@ pub mod auction;
 pub mod evaluate;
 pub mod matching;
 pub mod separate;
+mod topheap;
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;

@@ -5,13 +5,23 @@
 //! `sum_i w_i (c_i^t(m_t) - c_i^t(p)) + v_t + v_p >= 0` with `w_i = a_i / d_i` (scaled). Its
 //! violation is `prio_t(p) - v_p - (prio_t(m_t) + v_t)` where `prio_t(x) = sum_i w_i c_i^t(x)`.
 //!
-//! Idea: walk the steps in order, keeping `prio(p) - v_p` of every pair in a max-heap with lazy
-//! invalidation (a version stamp per pair; each step's changed pairs are re-pushed once). At step
-//! t, pop entries while they exceed the cutoff `prio_t(m_t) + v_t + tol`, keep up to `per_step` of
-//! them that are not rows yet, and push the popped ones back. Violations are then recomputed from
-//! the exact integer counts, so float drift in the running priorities never creates a row.
-//! Cost per pass: O((initial pairs + recorded changes) x log) plus O(popped) per step; noisy late
+//! Idea: walk the steps in order, keeping `prio(p) - v_p` of every pair ranked
+//! ([`super::topheap::Ranking`]: the pairs read recently in a sorted vector, the rest in a
+//! lazy max-heap; each step's changed pairs are re-ranked once). At step t, read the pairs in
+//! descending order while they exceed the cutoff `prio_t(m_t) + v_t + tol`, and keep up to
+//! `per_step` of them that are not rows yet (with a per-pair cap: offer the `8 x per_step`
+//! first ones to their pairs). Violations are recomputed from the exact integer counts, so
+//! float drift in the running priorities never creates a row. Cost per pass: O(initial pairs
+//! plus recorded changes), a heap push per changed pair, plus O(read) per step; noisy late
 //! merges cost only the entries above their cutoff, never a scan of all pairs.
+//!
+//! What an entry read costs (measured on 30,000 merges of cl100k_base, 80 entries per step,
+//! see bench/README.md, "Faster separation pass"): the pairs a step reads are mostly those
+//! the step before read, so they stay in the sorted vector (no pop and re-push on a heap of
+//! hundreds of thousands of entries); one row of counts, pair-major (the counts of one pair
+//! in all categories side by side), gives the exact violation; with a per-pair cap, a pair
+//! whose `per_pair` kept cuts are all at least as violated rejects it there (the pair's
+//! `floor`), so only a cut that may be kept looks up the existing rows and builds its `diff`.
 //!
 //! Threads: the steps are split into ranges, one per worker. A worker first brings the counts
 //! and running priorities to its range's first step by replaying the recorded changes (array
@@ -26,12 +36,12 @@
 //! Rows already present are skipped anyway (the caller passes them), which bounds the number of
 //! rounds by the number of possible rows.
 
-use std::collections::BinaryHeap;
 use std::ops::Range;
 
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::topheap::Ranking;
 use super::Attack;
 
 /// Parameters of one separation pass.
@@ -65,24 +75,24 @@ pub struct Cut {
     pub diff: Vec<f64>,
 }
 
-/// Heap entry; `key` holds the bits of a positive finite f64 (whose bit patterns order like the
-/// numbers), so the derived order is the numeric order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Entry {
-    key: u64,
-    pair: u32,
-    version: u32,
+/// What the separation pass looks up, built once per attack: per category, the local id of
+/// each global pair (for the count lookups of [`Layout::Local`] passes), and the global id of
+/// every recorded change (so that applying a step's changes reads them in sequence instead
+/// of one random `to_global` lookup each; 4 bytes per change).
+///
+/// The local ids are dense (`u32::MAX`: not in that category's sample; `categories x pairs x
+/// 4` bytes, O(1) lookups) while that stays under [`DENSE_INDEX_MAX_BYTES`]; otherwise (many
+/// categories, or huge samples: a 149-category attack with a million distinct pairs would
+/// need 600 MB) each category's sorted `(global, local)` list, binary-searched, whose size is
+/// the pairs that category really has. Both give the same answers (tested).
+pub struct PairIndex {
+    lookup: Lookup,
+    /// `change_global[i][k]`: the global id of `attack.categories[i].changes[k]`.
+    change_global: Vec<Vec<u32>>,
 }
 
-/// Per category, the local id of each global pair, for the count lookups of the separation
-/// pass (one for every entry it pops).
-///
-/// Dense (`u32::MAX`: not in that category's sample; `categories x pairs x 4` bytes, O(1)
-/// lookups) while that stays under [`DENSE_INDEX_MAX_BYTES`]; otherwise (many categories, or
-/// huge samples: a 149-category attack with a million distinct pairs would need 600 MB) each
-/// category's sorted `(global, local)` list, binary-searched, whose size is the pairs that
-/// category really has. Both give the same answers (tested).
-pub enum PairIndex {
+/// See [`PairIndex`].
+enum Lookup {
     Dense(Vec<Vec<u32>>),
     Sorted(Vec<Vec<(u32, u32)>>),
 }
@@ -100,7 +110,7 @@ impl PairIndex {
     pub fn with_budget(attack: &Attack, max_bytes: usize) -> Self {
         let g_n = attack.global_pairs.len();
         let dense_bytes = attack.to_global.len().saturating_mul(g_n).saturating_mul(4);
-        if dense_bytes <= max_bytes {
+        let lookup = if dense_bytes <= max_bytes {
             let dense = attack.to_global.iter().map(|m| {
                 let mut v = vec![u32::MAX; g_n];
                 for (l, &g) in m.iter().enumerate() {
@@ -108,26 +118,42 @@ impl PairIndex {
                 }
                 v
             });
-            return PairIndex::Dense(dense.collect());
+            Lookup::Dense(dense.collect())
+        } else {
+            let sorted = attack.to_global.iter().map(|m| {
+                let mut v: Vec<(u32, u32)> =
+                    m.iter().enumerate().map(|(l, &g)| (g, l as u32)).collect();
+                v.sort_unstable();
+                v
+            });
+            Lookup::Sorted(sorted.collect())
+        };
+        let change_global = attack
+            .categories
+            .iter()
+            .zip(&attack.to_global)
+            .map(|(c, m)| c.changes.iter().map(|&(l, _)| m[l as usize]).collect())
+            .collect();
+        PairIndex {
+            lookup,
+            change_global,
         }
-        let sorted = attack.to_global.iter().map(|m| {
-            let mut v: Vec<(u32, u32)> =
-                m.iter().enumerate().map(|(l, &g)| (g, l as u32)).collect();
-            v.sort_unstable();
-            v
-        });
-        PairIndex::Sorted(sorted.collect())
+    }
+
+    /// Whether the local ids are the dense table.
+    pub fn is_dense(&self) -> bool {
+        matches!(self.lookup, Lookup::Dense(_))
     }
 
     /// The local id of global pair `g` in category `i`, if that category's sample has it.
     #[inline]
     pub fn local(&self, i: usize, g: u32) -> Option<u32> {
-        match self {
-            PairIndex::Dense(d) => match d[i][g as usize] {
+        match &self.lookup {
+            Lookup::Dense(d) => match d[i][g as usize] {
                 u32::MAX => None,
                 l => Some(l),
             },
-            PairIndex::Sorted(s) => s[i]
+            Lookup::Sorted(s) => s[i]
                 .binary_search_by_key(&g, |&(gg, _)| gg)
                 .ok()
                 .map(|k| s[i][k].1),
@@ -154,6 +180,25 @@ pub fn separate(
     existing: &FxHashSet<(u32, u32)>,
     cfg: SeparateConfig,
 ) -> (Vec<Cut>, f64) {
+    separate_with(attack, index, w, v_step, v_pair, existing, cfg, None)
+}
+
+/// The pair-major counts are used while all the workers' tables together take at most this
+/// (1 GiB) and the index is dense; beyond, the per-category counts and the index's lookups.
+pub const PAIR_MAJOR_MAX_BYTES: usize = 1 << 30;
+
+/// [`separate`] with the count layout chosen by the caller (tests), or by size (`None`).
+#[allow(clippy::too_many_arguments)]
+fn separate_with(
+    attack: &Attack,
+    index: &PairIndex,
+    w: &[f64],
+    v_step: &[f64],
+    v_pair: &[(u32, f64)],
+    existing: &FxHashSet<(u32, u32)>,
+    cfg: SeparateConfig,
+    layout: Option<Layout>,
+) -> (Vec<Cut>, f64) {
     let horizon = cfg.horizon.min(attack.steps());
     if horizon == 0 {
         return (Vec::new(), 0.0);
@@ -164,6 +209,22 @@ pub fn separate(
             *s = v.max(0.0);
         }
     }
+    // (each range replays the changes before it: no more ranges than a pool has threads)
+    let threads = cfg.threads.clamp(1, MAX_THREADS);
+    let ranges = split(attack, horizon, threads, step_cost(&cfg));
+    let layout = layout.unwrap_or_else(|| {
+        let table = attack
+            .categories
+            .len()
+            .saturating_mul(attack.global_pairs.len())
+            .saturating_mul(4)
+            .saturating_mul(ranges.len());
+        if index.is_dense() && table <= PAIR_MAJOR_MAX_BYTES {
+            Layout::PairMajor
+        } else {
+            Layout::Local
+        }
+    });
     let pass = Pass {
         attack,
         index,
@@ -172,10 +233,8 @@ pub fn separate(
         vp,
         existing,
         cfg,
+        layout,
     };
-    // (each range replays the changes before it: no more ranges than a pool has threads)
-    let threads = cfg.threads.clamp(1, MAX_THREADS);
-    let ranges = split(attack, horizon, threads, step_cost(&cfg));
     let parts: Vec<Part> = if ranges.len() == 1 {
         vec![pass.walk(0..horizon)]
     } else {
@@ -235,15 +294,17 @@ pub fn separate(
 const MAX_THREADS: usize = 256;
 
 /// Estimated costs, in units of one replayed change: walking one recorded change (update,
-/// dirty list, heap push), and one step's pops: a base plus a cost per entry the step may pop
-/// at most (`8 x per_step` with a per-pair cap, else `per_step`). Fitted on passes over 30,000
-/// merges of cl100k_base (1.2 million changes): ~0.035 us per replayed change, ~0.1 us per
-/// walked change, per step ~6 us with `per_step` 3 and ~40 us with 80 entries.
+/// dirty list, re-ranking), and one step's reads: a base plus a cost per entry the step may
+/// read at most (`8 x per_step` with a per-pair cap, else `per_step`). Fitted on passes over
+/// 30,000 merges of cl100k_base (1.2 million changes): ~0.02 us per replayed change, 0.05-0.085
+/// us per walked change, per step ~1.7 us with `per_step` 3, ~3 us with 10 and ~3.3 us with
+/// 80 entries (capped). (Before the ranking, a step's 80 pops cost ~40 us: 120 + 13 per
+/// entry.)
 const WALK_PER_CHANGE: f64 = 3.0;
-const STEP_BASE: f64 = 120.0;
-const STEP_PER_ENTRY: f64 = 13.0;
+const STEP_BASE: f64 = 70.0;
+const STEP_PER_ENTRY: f64 = 1.2;
 
-/// The estimated cost of one step's pops under `cfg` (see [`STEP_BASE`]).
+/// The estimated cost of one step's reads under `cfg` (see [`STEP_BASE`]).
 fn step_cost(cfg: &SeparateConfig) -> f64 {
     let entries = if cfg.per_pair != usize::MAX {
         cfg.per_step.saturating_mul(8)
@@ -255,7 +316,7 @@ fn step_cost(cfg: &SeparateConfig) -> f64 {
 
 /// Split steps `0..horizon` into at most `threads` non-empty ranges whose estimated costs
 /// (replaying every change before the range, then walking it; `per_step`: the cost of one
-/// step's pops) are as equal as possible: the smallest maximum cost, found by bisection over
+/// step's reads) are as equal as possible: the smallest maximum cost, found by bisection over
 /// it with a greedy cut for each value.
 fn split(attack: &Attack, horizon: usize, threads: usize, per_step: f64) -> Vec<Range<usize>> {
     let k = threads.clamp(1, horizon);
@@ -332,9 +393,78 @@ fn thread_seconds() -> f64 {
 /// spent replaying up to the range and walking it.
 struct Part {
     cuts: Vec<Cut>,
-    kept: FxHashMap<u32, Vec<Cut>>,
+    kept: Vec<(u32, Vec<Cut>)>,
     worst: Vec<f64>,
     seconds: (f64, f64),
+}
+
+/// How a worker stores the pair counts of every category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Pair-major: the counts of one pair in all categories side by side (one cache line for
+    /// a popped entry's 10 counts); `categories x pairs x 4` bytes per worker.
+    PairMajor,
+    /// Per category, by local id, looked up through the [`PairIndex`] (one lookup per
+    /// category and entry); the size of the recorded pairs.
+    Local,
+}
+
+/// A worker's pair counts, `c_i(g)` for category `i` and global pair `g`.
+trait Counts {
+    /// Set the count of category `i`'s pair with local id `l` and global id `g` to `n`;
+    /// returns the old count.
+    fn replace(&mut self, i: usize, l: u32, g: u32, n: u32) -> u32;
+    /// The count of global pair `g` in category `i` (0 if its sample does not have it).
+    fn get(&self, i: usize, g: u32) -> u32;
+}
+
+/// [`Layout::PairMajor`]: `c[g * n + i]`.
+struct PairMajor {
+    n: usize,
+    c: Vec<u32>,
+}
+
+impl Counts for PairMajor {
+    #[inline(always)]
+    fn replace(&mut self, i: usize, _l: u32, g: u32, n: u32) -> u32 {
+        std::mem::replace(&mut self.c[g as usize * self.n + i], n)
+    }
+    #[inline(always)]
+    fn get(&self, i: usize, g: u32) -> u32 {
+        self.c[g as usize * self.n + i]
+    }
+}
+
+/// [`Layout::Local`]: `cur[i][local id]`.
+struct Local<'a> {
+    cur: Vec<Vec<u32>>,
+    index: &'a PairIndex,
+}
+
+impl Counts for Local<'_> {
+    #[inline(always)]
+    fn replace(&mut self, i: usize, l: u32, _g: u32, n: u32) -> u32 {
+        std::mem::replace(&mut self.cur[i][l as usize], n)
+    }
+    #[inline(always)]
+    fn get(&self, i: usize, g: u32) -> u32 {
+        self.index
+            .local(i, g)
+            .map_or(0, |l| self.cur[i][l as usize])
+    }
+}
+
+/// A worker's state of one pair, side by side (one cache line or less): its running priority
+/// `sum_i w_i c_i(p)`, its slack, with a per-pair cap the smallest violation of its kept cuts
+/// once it has `per_pair` of them (-inf before: a violation at or below it cannot enter), and
+/// whether the step's changes touched it already.
+#[derive(Debug, Clone, Copy)]
+#[repr(align(32))]
+struct PairState {
+    prio: f64,
+    vp: f64,
+    floor: f64,
+    dirty: bool,
 }
 
 /// The inputs of one pass, shared by the ranges' workers (read-only).
@@ -347,6 +477,7 @@ struct Pass<'a> {
     vp: Vec<f64>,
     existing: &'a FxHashSet<(u32, u32)>,
     cfg: SeparateConfig,
+    layout: Layout,
 }
 
 impl Pass<'_> {
@@ -354,21 +485,44 @@ impl Pass<'_> {
     /// each changed pair. One piece for the replay and the walk: the same float operations in
     /// the same order, which the bit-identical priorities of the ranges rely on.
     #[inline(always)]
-    fn apply(
+    fn apply<C: Counts>(
         &self,
         t: usize,
-        cur: &mut [Vec<u32>],
-        prio: &mut [f64],
-        mut touched: impl FnMut(u32),
+        cur: &mut C,
+        pairs: &mut [PairState],
+        mut touched: impl FnMut(u32, &mut PairState),
     ) {
         let attack = self.attack;
         for (i, c) in attack.categories.iter().enumerate() {
             let (a, b) = (c.step_start[t] as usize, c.step_start[t + 1] as usize);
-            for &(l, n) in &c.changes[a..b] {
-                let g = attack.to_global[i][l as usize];
-                let old = std::mem::replace(&mut cur[i][l as usize], n);
-                prio[g as usize] += self.w[i] * (n as f64 - old as f64);
-                touched(g);
+            let globals = &self.index.change_global[i][a..b];
+            let wi = self.w[i];
+            for (&(l, n), &g) in c.changes[a..b].iter().zip(globals) {
+                let old = cur.replace(i, l, g, n);
+                let p = &mut pairs[g as usize];
+                p.prio += wi * (n as f64 - old as f64);
+                touched(g, p);
+            }
+        }
+    }
+
+    /// Walk the steps of `range` (see [`Self::walk_with`]) with the pass's count layout.
+    fn walk(&self, range: Range<usize>) -> Part {
+        let attack = self.attack;
+        match self.layout {
+            Layout::PairMajor => {
+                let n = attack.categories.len();
+                let c = vec![0u32; attack.global_pairs.len() * n];
+                self.walk_with(range, PairMajor { n, c })
+            }
+            Layout::Local => {
+                let cur = attack
+                    .categories
+                    .iter()
+                    .map(|c| vec![0u32; c.pairs.len()])
+                    .collect();
+                let index = self.index;
+                self.walk_with(range, Local { cur, index })
             }
         }
     }
@@ -376,99 +530,123 @@ impl Pass<'_> {
     /// Walk the steps of `range`: first bring the counts and running priorities to its first
     /// step by replaying the recorded changes (array updates only; the same float operations
     /// in the same order as the walk, so the priorities are bit for bit those of a walk from
-    /// step 0), then walk it with the heap.
-    fn walk(&self, range: Range<usize>) -> Part {
-        let (attack, index, w, cfg) = (self.attack, self.index, self.w, self.cfg);
-        let vp = &self.vp;
+    /// step 0), then walk it, reading each step's pairs in descending order from the
+    /// [`Ranking`].
+    ///
+    /// Per entry read: one row of counts (the exact violation); with a per-pair cap, a pair
+    /// whose `per_pair` cuts are all at least as violated is rejected there (`floor`), and only
+    /// a cut that is kept looks up the existing rows and builds its `diff`.
+    fn walk_with<C: Counts>(&self, range: Range<usize>, mut cur: C) -> Part {
+        let (attack, w, cfg) = (self.attack, self.w, self.cfg);
         let t_start = thread_seconds();
         let g_n = attack.global_pairs.len();
         let cats = &attack.categories;
-        let mut prio = vec![0.0f64; g_n];
-        let mut version = vec![0u32; g_n];
-        let mut cur: Vec<Vec<u32>> = cats.iter().map(|c| vec![0u32; c.pairs.len()]).collect();
+        let n_cat = cats.len();
+        let capped = cfg.per_pair != usize::MAX;
+        // (with a cap, `floor` is -inf until the pair has `per_pair` cuts; always +inf when
+        // no cut may be kept at all)
+        let floor = if capped && cfg.per_pair == 0 {
+            f64::INFINITY
+        } else {
+            f64::NEG_INFINITY
+        };
+        let mut pairs: Vec<PairState> = self
+            .vp
+            .iter()
+            .map(|&vp| PairState {
+                prio: 0.0,
+                vp,
+                floor,
+                dirty: false,
+            })
+            .collect();
         for (i, c) in cats.iter().enumerate() {
             for &(l, n) in &c.initial {
-                cur[i][l as usize] = n;
-                prio[attack.to_global[i][l as usize] as usize] += w[i] * n as f64;
+                let g = attack.to_global[i][l as usize];
+                cur.replace(i, l, g, n);
+                pairs[g as usize].prio += w[i] * n as f64;
             }
         }
         for t in 0..range.start {
-            self.apply(t, &mut cur, &mut prio, |_| {});
+            self.apply(t, &mut cur, &mut pairs, |_, _| {});
         }
         let t_walk = thread_seconds();
-        let key_of = |x: f64| (x > 0.0 && x.is_finite()).then(|| x.to_bits());
-        // Every pair with a positive priority, at its current version.
-        let heap_of = |prio: &[f64], version: &[u32]| -> BinaryHeap<Entry> {
-            (0..g_n)
-                .filter_map(|g| {
-                    key_of(prio[g] - vp[g]).map(|key| Entry {
-                        key,
-                        pair: g as u32,
-                        version: version[g],
-                    })
-                })
-                .collect()
+        // Heap keys: the bits of a positive finite priority (their order is the numbers'
+        // order), 0 for a pair that is not a candidate.
+        let key_of = |x: f64| {
+            if x > 0.0 && x.is_finite() {
+                x.to_bits()
+            } else {
+                0
+            }
         };
-        let mut heap = heap_of(&prio, &version);
-        let count_of = |cur: &Vec<Vec<u32>>, i: usize, g: u32| -> u32 {
-            index.local(i, g).map_or(0, |l| cur[i][l as usize])
-        };
+        let mut ranking = Ranking::new(pairs.iter().map(|p| key_of(p.prio - p.vp)));
 
         let mut cuts: Vec<Cut> = Vec::new();
         let mut worst = vec![0.0f64; range.len()];
-        let capped = cfg.per_pair != usize::MAX;
-        let mut kept: FxHashMap<u32, Vec<Cut>> = FxHashMap::default();
+        // With a cap: each pair's kept cuts (`slot[g]` indexes `kept`, u32::MAX: none yet).
+        let mut kept: Vec<(u32, Vec<Cut>)> = Vec::new();
+        let mut slot = if capped {
+            vec![u32::MAX; g_n]
+        } else {
+            Vec::new()
+        };
         let depth = cfg.per_step.saturating_mul(8);
-        let mut aside: Vec<Entry> = Vec::new();
+        // the pairs a step reads stay ranked in order for the next steps
+        let keep = depth.saturating_mul(2).max(64);
+        let mut cm: Vec<u32> = vec![0; n_cat];
         let mut dirty: Vec<u32> = Vec::new();
-        let mut is_dirty = vec![false; g_n];
         for t in range.clone() {
             let vt = self.v_step.get(t).copied().unwrap_or(0.0).max(0.0);
             if let Some(m) = attack.merge_global[t] {
-                let cm: Vec<u32> = (0..cats.len()).map(|i| count_of(&cur, i, m)).collect();
+                for (i, x) in cm.iter_mut().enumerate() {
+                    *x = cur.get(i, m);
+                }
                 let prio_m: f64 = cm.iter().zip(w).map(|(&c, &wi)| wi * c as f64).sum();
                 let cutoff = prio_m + vt + cfg.tol;
                 let mut found = 0;
+                let mut read = 0;
                 let mut first = true;
-                aside.clear();
+                let mut top = ranking.descending(|key| {
+                    // (as `<=` is written: a NaN cutoff admits every key)
+                    let at_or_below = f64::from_bits(key) <= cutoff;
+                    !at_or_below
+                });
                 loop {
-                    if (!capped && found >= cfg.per_step) || (capped && aside.len() >= depth) {
+                    if (!capped && found >= cfg.per_step) || (capped && read >= depth) {
                         break;
                     }
-                    let Some(&top) = heap.peek() else { break };
-                    if top.version != version[top.pair as usize] {
-                        heap.pop();
-                        continue;
-                    }
-                    if f64::from_bits(top.key) <= cutoff {
-                        break;
-                    }
-                    heap.pop();
-                    aside.push(top);
-                    let g = top.pair;
+                    let Some((g, _)) = top.next() else { break };
+                    read += 1;
                     if g == m {
                         continue;
                     }
-                    let row = self.existing.contains(&(t as u32, g));
-                    if row && !first {
-                        continue;
-                    }
-                    let mut diff = Vec::with_capacity(cats.len());
+                    let gi = g as usize;
+                    let p = &pairs[gi];
+                    // the exact violation from the integer counts (the same operations as
+                    // the diff below)
                     let mut lhs = 0.0;
                     for (i, &c_m) in cm.iter().enumerate() {
-                        let d = c_m as f64 - count_of(&cur, i, g) as f64;
+                        let d = c_m as f64 - cur.get(i, g) as f64;
                         lhs += w[i] * d;
-                        diff.push(d);
                     }
-                    let violation = -(lhs + vt + vp[g as usize]);
+                    let violation = -(lhs + vt + p.vp);
                     if first {
-                        // Entries pop in the order of their violation: this is the step's largest.
+                        // Entries come in the order of their violation: this is the step's largest.
                         worst[t - range.start] = violation.max(0.0);
                         first = false;
                     }
-                    if row || violation <= cfg.tol {
+                    if violation <= cfg.tol || (capped && violation <= p.floor) {
                         continue;
                     }
+                    if self.existing.contains(&(t as u32, g)) {
+                        continue;
+                    }
+                    let diff = cm
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &c_m)| c_m as f64 - cur.get(i, g) as f64)
+                        .collect();
                     let cut = Cut {
                         step: t as u32,
                         pair: g,
@@ -482,7 +660,11 @@ impl Pass<'_> {
                     }
                     // Keep the pair's `per_pair` most violated steps (ties: the earliest steps;
                     // the steps come in order, so a tie never replaces a kept cut).
-                    let mine = kept.entry(g).or_default();
+                    if slot[gi] == u32::MAX {
+                        slot[gi] = kept.len() as u32;
+                        kept.push((g, Vec::new()));
+                    }
+                    let mine = &mut kept[slot[gi] as usize].1;
                     if mine.len() < cfg.per_pair {
                         mine.push(cut);
                     } else if let Some(low) = mine
@@ -496,34 +678,32 @@ impl Pass<'_> {
                     {
                         *low = cut;
                     }
+                    if mine.len() >= cfg.per_pair {
+                        if let Some(low) = mine.iter().min_by(|a, b| {
+                            a.violation
+                                .total_cmp(&b.violation)
+                                .then(b.step.cmp(&a.step))
+                        }) {
+                            pairs[gi].floor = low.violation;
+                        }
+                    }
                 }
-                heap.extend(aside.drain(..));
+                ranking.trim(keep);
             }
             if t + 1 == range.end {
                 break; // the state after the range's last step is never looked at
             }
             // ---- apply the changes made by merge t --------------------------------------
-            self.apply(t, &mut cur, &mut prio, |g| {
-                if !is_dirty[g as usize] {
-                    is_dirty[g as usize] = true;
+            self.apply(t, &mut cur, &mut pairs, |g, p| {
+                if !p.dirty {
+                    p.dirty = true;
                     dirty.push(g);
                 }
             });
             for g in dirty.drain(..) {
-                let gi = g as usize;
-                is_dirty[gi] = false;
-                version[gi] = version[gi].wrapping_add(1);
-                if let Some(key) = key_of(prio[gi] - vp[gi]) {
-                    heap.push(Entry {
-                        key,
-                        pair: g,
-                        version: version[gi],
-                    });
-                }
-            }
-            // Stale entries pile up on long runs: rebuild when they dominate.
-            if heap.len() > 4 * g_n + (1 << 20) {
-                heap = heap_of(&prio, &version);
+                let p = &mut pairs[g as usize];
+                p.dirty = false;
+                ranking.set(g, key_of(p.prio - p.vp));
             }
         }
         Part {
@@ -536,10 +716,16 @@ impl Pass<'_> {
 }
 
 #[cfg(test)]
+#[path = "separate_reference.rs"]
+mod reference;
+
+#[cfg(test)]
 mod tests {
     use super::super::Trajectory;
     use super::*;
     use rustc_hash::FxHashMap;
+
+    use super::reference;
 
     /// Brute force: every (t, p) row, from the full count state at each step.
     #[allow(clippy::needless_range_loop)] // indices into parallel tables read clearest here
@@ -754,6 +940,143 @@ mod tests {
         }
     }
 
+    /// A cut's fields as bits, for exact comparisons (`-0.0 != 0.0`, NaN equal to itself).
+    fn bits(cuts: &[Cut]) -> Vec<(u32, u32, u64, Vec<u64>)> {
+        cuts.iter()
+            .map(|c| {
+                let d = c.diff.iter().map(|x| x.to_bits()).collect();
+                (c.step, c.pair, c.violation.to_bits(), d)
+            })
+            .collect()
+    }
+
+    /// The pass returns bit for bit what the old algorithm returns ([`reference`]: lazy heap,
+    /// one walk, a diff per popped entry), on random attacks, with and without a per-pair cap,
+    /// existing rows, pair slacks, a horizon, a row cap, both count layouts and both indexes,
+    /// and any number of threads.
+    #[test]
+    fn same_cuts_as_the_old_pass() {
+        let mut checked = 0;
+        for seed in 1..=6u64 {
+            let at = random_attack(seed + 100, 2 + seed as usize % 4, 60 + 5 * seed as usize);
+            let n = at.categories.len();
+            let steps = at.steps();
+            let g_n = at.global_pairs.len() as u64;
+            let mut rng = crate::test_rng(seed * 31337);
+            let dense = PairIndex::new(&at);
+            let sorted = PairIndex::with_budget(&at, 0);
+            for round in 0..4 {
+                // coarse weights (ties) in even rounds, fine ones in odd rounds
+                let w: Vec<f64> = (0..n)
+                    .map(|_| {
+                        if round % 2 == 0 {
+                            rng(5) as f64 * 0.25
+                        } else {
+                            rng(1 << 20) as f64 / 7777.0
+                        }
+                    })
+                    .collect();
+                let v_step: Vec<f64> = (0..steps)
+                    .map(|_| {
+                        if rng(3) == 0 {
+                            rng(8) as f64 * 0.5
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                let v_pair: Vec<(u32, f64)> = (0..1 + rng(8))
+                    .map(|_| (rng(g_n) as u32, rng(6) as f64 * 0.5))
+                    .collect();
+                let base = SeparateConfig {
+                    per_step: 3,
+                    tol: 1e-9,
+                    max_rows: usize::MAX,
+                    horizon: usize::MAX,
+                    per_pair: usize::MAX,
+                    threads: 1,
+                };
+                let mut configs = vec![
+                    base,
+                    SeparateConfig {
+                        per_step: 1,
+                        ..base
+                    },
+                    SeparateConfig {
+                        per_step: usize::MAX,
+                        ..base
+                    },
+                    SeparateConfig {
+                        max_rows: 25,
+                        ..base
+                    },
+                    SeparateConfig {
+                        horizon: 40,
+                        ..base
+                    },
+                    SeparateConfig { tol: 1.0, ..base },
+                ];
+                for per_pair in [0, 1, 2, 3, 20] {
+                    for per_step in [1, 2, 10] {
+                        configs.push(SeparateConfig {
+                            per_step,
+                            per_pair,
+                            ..base
+                        });
+                    }
+                }
+                for cfg in configs {
+                    let none = FxHashSet::default();
+                    let (want, _) = reference::separate_reference(
+                        &at, &dense, &w, &v_step, &v_pair, &none, cfg,
+                    );
+                    // existing rows: some of the found ones, and random ones
+                    let mut existing: FxHashSet<(u32, u32)> =
+                        want.iter().step_by(2).map(|c| (c.step, c.pair)).collect();
+                    for _ in 0..20 {
+                        existing.insert((rng(steps as u64) as u32, rng(g_n) as u32));
+                    }
+                    for rows in [&none, &existing] {
+                        let (want, want_excess) = reference::separate_reference(
+                            &at, &dense, &w, &v_step, &v_pair, rows, cfg,
+                        );
+                        for (idx, layout) in [
+                            (&dense, Layout::PairMajor),
+                            (&dense, Layout::Local),
+                            (&sorted, Layout::Local),
+                        ] {
+                            for threads in [1, 2, 3, 7] {
+                                let c = SeparateConfig { threads, ..cfg };
+                                let (got, excess) = separate_with(
+                                    &at,
+                                    idx,
+                                    &w,
+                                    &v_step,
+                                    &v_pair,
+                                    rows,
+                                    c,
+                                    Some(layout),
+                                );
+                                assert_eq!(
+                                    bits(&got),
+                                    bits(&want),
+                                    "seed {seed}, round {round}, {layout:?}, {c:?}"
+                                );
+                                assert_eq!(excess.to_bits(), want_excess.to_bits());
+                                checked += usize::from(!got.is_empty());
+                            }
+                        }
+                        // the public entry point picks a layout and agrees too
+                        let (got, excess) = separate(&at, &dense, &w, &v_step, &v_pair, rows, cfg);
+                        assert_eq!(bits(&got), bits(&want));
+                        assert_eq!(excess.to_bits(), want_excess.to_bits());
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked} non-empty comparisons");
+    }
+
     #[test]
     fn finds_exactly_the_violated_rows() {
         // 1 thread, several, and more threads than steps (3): the same rows
@@ -770,7 +1093,7 @@ mod tests {
             (PairIndex::with_budget(&at, 0), false),
         ];
         for (idx, dense) in indexes {
-            assert_eq!(matches!(idx, PairIndex::Dense(_)), dense);
+            assert_eq!(idx.is_dense(), dense);
             for (w, v) in [
                 ([0.5, 0.5], [0.0, 0.0, 0.0]),
                 ([1.0, 0.0], [0.0, 1.0, 0.0]),
