@@ -269,6 +269,17 @@ fn separate_with(
             kept.entry(g).or_default().extend(mine);
         }
     }
+    (finish(cuts, kept, &cfg), excess)
+}
+
+/// The pass's rows: `cuts` (uncapped) and, per pair, its `per_pair` most violated kept cuts
+/// (ties: the earliest steps), all ordered by violation (ties: step, then pair), at most
+/// `max_rows` of them.
+pub(super) fn finish(
+    mut cuts: Vec<Cut>,
+    kept: FxHashMap<u32, Vec<Cut>>,
+    cfg: &SeparateConfig,
+) -> Vec<Cut> {
     for mut mine in kept.into_values() {
         if mine.len() > cfg.per_pair {
             mine.sort_by(|a, b| {
@@ -287,7 +298,7 @@ fn separate_with(
             .then(a.pair.cmp(&b.pair))
     });
     cuts.truncate(cfg.max_rows);
-    (cuts, excess)
+    cuts
 }
 
 /// At most this many ranges (and threads) per pass, as for the encoder's pools.

@@ -174,23 +174,6 @@ pub(super) fn separate_reference(
         }
     }
     let excess = worst.iter().fold(0.0f64, |s, &x| s + x);
-    for mut mine in kept.into_values() {
-        if mine.len() > cfg.per_pair {
-            mine.sort_by(|a, b| {
-                b.violation
-                    .total_cmp(&a.violation)
-                    .then(a.step.cmp(&b.step))
-            });
-            mine.truncate(cfg.per_pair);
-        }
-        cuts.extend(mine);
-    }
-    cuts.sort_by(|a, b| {
-        b.violation
-            .total_cmp(&a.violation)
-            .then(a.step.cmp(&b.step))
-            .then(a.pair.cmp(&b.pair))
-    });
-    cuts.truncate(cfg.max_rows);
-    (cuts, excess)
+    // (the capping and ordering of the rows is shared: it did not change)
+    (super::finish(cuts, kept, &cfg), excess)
 }
