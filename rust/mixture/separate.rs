@@ -800,6 +800,20 @@ mod tests {
     /// A random attack: `cats` categories of random sequences over a small alphabet (small
     /// counts, so violations tie often), merges chosen greedily on their union (most frequent
     /// pair first), plus one merge no sample holds.
+    /// Step slacks on a coarse grid (so violations tie): a third of the steps get one of
+    /// `0, 0.5, .., (levels - 1) x 0.5`, the rest 0.
+    fn random_step_slacks(rng: &mut impl FnMut(u64) -> u64, steps: usize, levels: u64) -> Vec<f64> {
+        (0..steps)
+            .map(|_| {
+                if rng(3) == 0 {
+                    rng(levels) as f64 * 0.5
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+
     fn random_attack(seed: u64, cats: usize, steps: usize) -> Attack {
         let mut rng = crate::test_rng(seed);
         let samples: Vec<Vec<(Vec<u32>, u64)>> = (0..cats)
@@ -885,15 +899,7 @@ mod tests {
             let idx = PairIndex::new(&at);
             // weights and slacks on a coarse grid: exact ties between violations
             let w: Vec<f64> = (0..n).map(|_| rng(5) as f64 * 0.25).collect();
-            let v_step: Vec<f64> = (0..steps)
-                .map(|_| {
-                    if rng(3) == 0 {
-                        rng(6) as f64 * 0.5
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
+            let v_step = random_step_slacks(&mut rng, steps, 6);
             let g_n = at.global_pairs.len() as u64;
             let v_pair: Vec<(u32, f64)> = (0..5).map(|_| (rng(g_n) as u32, 0.5)).collect();
             let base = SeparateConfig {
@@ -987,15 +993,7 @@ mod tests {
                         }
                     })
                     .collect();
-                let v_step: Vec<f64> = (0..steps)
-                    .map(|_| {
-                        if rng(3) == 0 {
-                            rng(8) as f64 * 0.5
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect();
+                let v_step = random_step_slacks(&mut rng, steps, 8);
                 let v_pair: Vec<(u32, f64)> = (0..1 + rng(8))
                     .map(|_| (rng(g_n) as u32, rng(6) as f64 * 0.5))
                     .collect();
