@@ -57,6 +57,15 @@ def tiktoken_encoding(name: str) -> Any:
     return tiktoken.Encoding(**spec)
 
 
+def bytepair_tokenizer(name: str, specials: dict[str, int] | None = None) -> Any:
+    """bytepair's tokenizer of the rank file `name` from ../shared/vocab, with its preset
+    pattern (and tiktoken's special tokens where given)."""
+    path = SHARED / "vocab" / RANK_FILES[name]
+    if specials is None:
+        return bytepair.Tokenizer.from_tiktoken(path, PRESETS[name])
+    return bytepair.Tokenizer.from_tiktoken(path, PRESETS[name], specials)
+
+
 def best(fn: Callable[[], Any], repeat: int) -> float:
     t_min = float("inf")
     for _ in range(repeat):
@@ -69,9 +78,7 @@ def best(fn: Callable[[], Any], repeat: int) -> float:
 def peers(name: str, tmp: Path) -> dict[str, dict[str, Callable[..., Any]]]:
     """name -> {"one": encode(str) -> ids, "batch1": ..., "batchN": ..., "oneN": ...}."""
     tt = tiktoken_encoding(name)
-    bp = bytepair.Tokenizer.from_tiktoken(
-        SHARED / "vocab" / RANK_FILES[name], PRESETS[name], dict(tt._special_tokens)
-    )
+    bp = bytepair_tokenizer(name, dict(tt._special_tokens))
     out: dict[str, dict[str, Callable[..., Any]]] = {
         "bytepair": {
             "one": bp.encode_ordinary,
@@ -212,7 +219,7 @@ def run(name: str, text: str, paras: list[str], repeat: int, tmp: Path) -> list[
 
 def pathological(name: str, sizes: list[int]) -> list[str]:
     tt = tiktoken_encoding(name)
-    bp = bytepair.Tokenizer.from_tiktoken(SHARED / "vocab" / RANK_FILES[name], PRESETS[name])
+    bp = bytepair_tokenizer(name)
     rows = [
         f"| {name}: input | " + " | ".join(f"{s} MB" for s in sizes) + " |",
         "|" + "---|" * (len(sizes) + 1),
@@ -251,7 +258,7 @@ def paired(name: str, text: str, rounds: int) -> list[str]:
     within minutes; a ratio of runs seconds apart, in CPU time (time the vCPU was taken away
     does not count), moves much less than a ratio of the best wall times of separate cells."""
     tt = tiktoken_encoding(name)
-    bp = bytepair.Tokenizer.from_tiktoken(SHARED / "vocab" / RANK_FILES[name], PRESETS[name])
+    bp = bytepair_tokenizer(name)
     check = text[:1_000_000]
     if bp.encode_ordinary(check) != tt.encode_ordinary(check):
         sys.exit(f"{name}: bytepair's ids differ from tiktoken's")
@@ -282,7 +289,7 @@ def paired(name: str, text: str, rounds: int) -> list[str]:
 def paired_threads(name: str, text: str, rounds: int) -> list[str]:
     """bytepair on the one string with one thread, then with all threads, alternated; wall time
     (the point is the wall time a second thread saves); ratio per round and its median."""
-    bp = bytepair.Tokenizer.from_tiktoken(SHARED / "vocab" / RANK_FILES[name], PRESETS[name])
+    bp = bytepair_tokenizer(name)
     mb = len(text.encode()) / 1e6
 
     def wall(n: int) -> float:
