@@ -37,29 +37,34 @@ pub struct AuctionStats {
 }
 
 /// The row's best and second-best profit `w_ij - p_j` over its positive edges and the null
-/// object (profit 0): `(best column or NULL, best, second)`.
+/// object (profit 0): `(best column or NULL, its weight (0 for NULL), best, second)`.
 #[inline]
-fn best_two(row: &[(u32, f64)], price: &[f64]) -> (u32, f64, f64) {
-    let (mut j1, mut b1, mut b2) = (NULL, 0.0f64, f64::NEG_INFINITY);
+fn best_two(row: &[(u32, f64)], price: &[f64]) -> (u32, f64, f64, f64) {
+    // Branch-free top two (the scan is most of the auction's time and its comparisons are
+    // unpredictable): b2 takes min(b, b1) when it is larger, b1 takes b; an edge of weight
+    // <= 0 scores -inf. The same results as the obvious `if b > b1 {..} else if b > b2 {..}`.
+    let (mut j1, mut w1, mut b1, mut b2) = (NULL, 0.0f64, 0.0f64, f64::NEG_INFINITY);
     for &(j, w) in row {
-        if w <= 0.0 {
-            continue;
-        }
-        let b = w - price[j as usize];
-        if b > b1 {
-            b2 = b1;
-            b1 = b;
-            j1 = j;
-        } else if b > b2 {
-            b2 = b;
-        }
+        let b = if w > 0.0 {
+            w - price[j as usize]
+        } else {
+            f64::NEG_INFINITY
+        };
+        let lo = if b < b1 { b } else { b1 };
+        b2 = if lo > b2 { lo } else { b2 };
+        j1 = if b > b1 { j } else { j1 };
+        w1 = if b > b1 { w } else { w1 };
+        b1 = if b > b1 { b } else { b1 };
     }
     // The null object is always a candidate: if it is not the best, it bounds the second.
     if j1 != NULL {
         b2 = b2.max(0.0);
     }
-    (j1, b1, b2)
+    (j1, w1, b1, b2)
 }
+
+/// A graph's positive edges by column, `(col_start, col_rows)` of [`by_column`].
+type ByColumn = (Vec<usize>, Vec<(u32, f64)>);
 
 /// The reverse auction for columns left unassigned with a positive price; returns its bids.
 /// On entry every row is assigned (a column or NULL) and eps-CS holds; on exit, too, and every
@@ -70,9 +75,11 @@ fn reverse(
     rows: usize,
     start: &[usize],
     edges: &[(u32, f64)],
+    by_col: &mut Option<ByColumn>,
     price: &mut [f64],
     owner: &mut [u32],
     assign: &mut [u32],
+    own: &mut [f64],
     eps: f64,
 ) -> u64 {
     let mut queue: Vec<u32> = (0..cols as u32)
@@ -81,18 +88,12 @@ fn reverse(
     if queue.is_empty() {
         return 0;
     }
-    // Columns' positive edges (CSR) and each row's profit.
-    let (col_start, col_rows) = by_column(cols, start, edges);
-    let weight = |i: usize, j: u32| {
-        edges[start[i]..start[i + 1]]
-            .iter()
-            .find(|e| e.0 == j)
-            .map_or(0.0, |e| e.1)
-    };
+    // Columns' positive edges (CSR, built at the first call of a run) and each row's profit.
+    let (col_start, col_rows) = &*by_col.get_or_insert_with(|| by_column(cols, start, edges));
     let mut profit: Vec<f64> = (0..rows)
         .map(|i| match assign[i] {
             NONE | NULL => 0.0,
-            j => weight(i, j) - price[j as usize],
+            j => own[i] - price[j as usize],
         })
         .collect();
     let mut bids = 0;
@@ -102,13 +103,14 @@ fn reverse(
             continue;
         }
         bids += 1;
-        let (mut i1, mut b1, mut b2) = (NONE, f64::NEG_INFINITY, 0.0f64);
+        let (mut i1, mut w1, mut b1, mut b2) = (NONE, 0.0f64, f64::NEG_INFINITY, 0.0f64);
         for &(i, w) in &col_rows[col_start[j]..col_start[j + 1]] {
             let b = w - profit[i as usize];
             if b > b1 {
                 b2 = b2.max(b1);
                 b1 = b;
                 i1 = i;
+                w1 = w;
             } else if b > b2 {
                 b2 = b;
             }
@@ -119,9 +121,9 @@ fn reverse(
         }
         price[j] = (b2 - eps).max(0.0);
         let i = i1 as usize;
-        let w = b1 + profit[i];
-        profit[i] = w - price[j];
+        profit[i] = w1 - price[j];
         let old = std::mem::replace(&mut assign[i], j as u32);
+        own[i] = w1;
         owner[j] = i1;
         if old != NONE && old != NULL {
             owner[old as usize] = NONE;
@@ -152,18 +154,19 @@ pub fn auction(
     let mut price = vec![0.0f64; cols];
     let mut owner = vec![NONE; cols];
     let mut assign = vec![NONE; rows];
+    // The weight of each row's assigned edge (so its profit is `own[i] - price[assign[i]]`).
+    let mut own = vec![0.0f64; rows];
     if let Some((prev, prices)) = warm {
         for (j, p) in price.iter_mut().enumerate() {
             *p = prices.get(j).copied().unwrap_or(0.0).max(0.0);
         }
         for (i, slot) in assign.iter_mut().enumerate() {
             if let Some(Some(j)) = prev.get(i).copied() {
-                let ok = (j as usize) < cols
-                    && owner[j as usize] == NONE
-                    && row(i).iter().any(|e| e.0 == j && e.1 > 0.0);
-                if ok {
+                let edge = row(i).iter().find(|e| e.0 == j && e.1 > 0.0);
+                if let Some(&(_, w)) = edge.filter(|_| owner[j as usize] == NONE) {
                     owner[j as usize] = i as u32;
                     *slot = j;
+                    own[i] = w;
                 }
             }
         }
@@ -173,19 +176,17 @@ pub fn auction(
     let mut e = eps0.max(eps);
     let mut stats = AuctionStats::default();
     let mut queue: Vec<u32> = Vec::with_capacity(rows);
+    let mut by_col = None;
     loop {
         stats.phases += 1;
         // Keep the assignments that are eps-CS at this phase's eps; free the others.
         for (i, slot) in assign.iter_mut().enumerate() {
-            let (_, b1, _) = best_two(row(i), &price);
+            let (_, _, b1, _) = best_two(row(i), &price);
             let cur = *slot;
             let keep = match cur {
                 NONE => false,
                 NULL => b1 <= e,
-                j => row(i)
-                    .iter()
-                    .find(|x| x.0 == j)
-                    .is_some_and(|&(_, w)| w - price[j as usize] >= b1 - e),
+                j => own[i] - price[j as usize] >= b1 - e,
             };
             if !keep {
                 if cur != NONE && cur != NULL {
@@ -198,7 +199,7 @@ pub fn auction(
         while let Some(i) = queue.pop() {
             let i = i as usize;
             stats.bids += 1;
-            let (j1, b1, b2) = best_two(row(i), &price);
+            let (j1, w1, b1, b2) = best_two(row(i), &price);
             if j1 == NULL {
                 assign[i] = NULL;
                 continue;
@@ -207,6 +208,7 @@ pub fn auction(
             price[j] += b1 - b2 + e;
             let old = std::mem::replace(&mut owner[j], i as u32);
             assign[i] = j1;
+            own[i] = w1;
             if old != NONE {
                 assign[old as usize] = NONE;
                 queue.push(old);
@@ -221,9 +223,11 @@ pub fn auction(
             rows,
             start,
             edges,
+            &mut by_col,
             &mut price,
             &mut owner,
             &mut assign,
+            &mut own,
             e,
         );
         if e <= eps {
@@ -233,13 +237,13 @@ pub fn auction(
     }
 
     // The cover: each row's exact best profit (so every edge is covered).
-    let profit: Vec<f64> = (0..rows).map(|i| best_two(row(i), &price).1).collect();
+    let profit: Vec<f64> = (0..rows).map(|i| best_two(row(i), &price).2).collect();
     let mut value = 0.0;
     let row_col: Vec<Option<u32>> = (0..rows)
         .map(|i| match assign[i] {
             NONE | NULL => None,
             j => {
-                value += row(i).iter().find(|x| x.0 == j).map_or(0.0, |x| x.1);
+                value += own[i];
                 Some(j)
             }
         })
