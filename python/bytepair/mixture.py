@@ -53,6 +53,9 @@ _AUCTION_GAP = 1e-7
 #: pool of edges keeps growing over the points).
 _AUCTION_START = 1000
 _AUCTION_ROUNDS = 4
+#: ``method="auction"``: each point is evaluated to within this fraction of the current gap
+#: between the outer bounds (the auction's own gap and the oracle's remaining excess share it).
+_AUCTION_KAPPA = 0.05
 #: ``method="auction"``: the oracle's cap on new edges per pair and round.
 _AUCTION_PER_PAIR = 20
 
@@ -664,9 +667,10 @@ def _solve_bundle(
     ``time_limit`` seconds with the best point.
 
     ``auction``: the inner matching is solved by the auction algorithm with epsilon-scaling,
-    warm from the previous point's prices (``method="auction"``), to a precision tied to the
-    target: the auction's own gap (``rows x eps``) is an eighth of the allowed gap, and a
-    point's oracle passes stop once the remaining excess is below another eighth, or after
+    warm from the previous point's prices (``method="auction"``), to a precision tied to how
+    far the outer bounds still are apart: the auction's own gap (``rows x eps``) is at most
+    ``_AUCTION_KAPPA / 2`` of the current gap (and never finer than needed for the target), and
+    a point's oracle passes stop once the remaining excess is below as much again, or after
     ``_AUCTION_ROUNDS`` passes (a point far from the optimum then has a wide bracket, but its
     cut and upper bound are valid all the same, and the edge pool grows over the points). On
     merge lists longer than ``2 * _AUCTION_START`` the first point is the lazy LP's optimum on
@@ -708,7 +712,11 @@ def _solve_bundle(
         if auction:
             # Before the first point f is unknown: a coarse first evaluation (its bracket may
             # be wide; only its cut and upper bound are used), then precision from the best f.
-            budget = 0.25 * target * best_f if math.isfinite(best_f) else math.inf
+            budget = (
+                max(0.25 * target * best_f, _AUCTION_KAPPA * (best_f - lower))
+                if math.isfinite(best_f)
+                else math.inf
+            )
             eps = budget / (2 * rows) if math.isfinite(budget) else 1.0
             eps0 = 1e4
             stop = budget / 2 if math.isfinite(budget) else 0.0
@@ -751,7 +759,7 @@ def _solve_bundle(
                 f"edges, {bids} bids so far, "
                 f"{attack.num_edges} in pool, {matched} matched); bounds [{lower:.10g}, "
                 f"{best_f:.10g}] gap {spread / max(best_f, 1e-300):.3g}; separate {ts:.2f}s "
-                f"match {tm:.2f}s",
+                f"match {tm:.2f}s; {time.perf_counter() - t_begin:.1f}s",
                 file=sys.stderr,
             )
         if auction and spread <= target * best_f:

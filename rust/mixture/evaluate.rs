@@ -45,6 +45,11 @@ pub struct EdgePool {
     /// of the next matching.
     pub matched: FxHashMap<u32, u32>,
     pub price: FxHashMap<u32, f64>,
+    /// The weights and the final epsilon of the last auction (empty before the first): the
+    /// last matching and prices are `eps`-complementary-slack there, so at weights `w` they are
+    /// `(eps + 2 max_e |w_e - last_w_e|)`-CS, where the next auction may start.
+    pub last_w: Vec<f64>,
+    pub last_eps: f64,
 }
 
 impl EdgePool {
@@ -129,6 +134,21 @@ pub fn evaluate(
     let debug = std::env::var_os("BYTEPAIR_MIXTURE_DEBUG").is_some();
     let mut col_of = vec![u32::MAX; g_n];
     let mut per_row = vec![0usize; steps + 1];
+    // Where the next auction may start: the last matching and prices are eps-CS up to this.
+    let mut start_eps = f64::INFINITY;
+    let moved: Vec<f64> = if pool.last_w.len() == n {
+        w.iter().zip(&pool.last_w).map(|(a, b)| a - b).collect()
+    } else {
+        Vec::new()
+    };
+    if !moved.is_empty() {
+        let mut shift = 0.0f64;
+        for e in 0..pool.len() {
+            let d = &pool.diff[e * n..(e + 1) * n];
+            shift = shift.max(d.iter().zip(&moved).map(|(x, y)| x * y).sum::<f64>().abs());
+        }
+        start_eps = pool.last_eps + 2.0 * shift;
+    }
     loop {
         out.rounds += 1;
         // ---- the matching on the pool's positive edges (CSR by step, counting sort) -------
@@ -186,8 +206,11 @@ pub fn evaluate(
         let m = match inner {
             Inner::Hungarian => max_weight_matching_warm(col_pair.len(), &start, &edges, warm),
             Inner::Auction { eps, eps0, .. } => {
-                let (m, st) = auction(col_pair.len(), &start, &edges, warm, eps, eps0, 8.0);
+                let first = eps0.min(start_eps).max(eps);
+                let (m, st) = auction(col_pair.len(), &start, &edges, warm, eps, first, 8.0);
                 out.bids += st.bids;
+                pool.last_w = w.to_vec();
+                pool.last_eps = eps;
                 m
             }
         };
@@ -258,6 +281,12 @@ pub fn evaluate(
             break;
         }
         out.added += cuts.len();
+        // A new edge of violation V leaves its row's assignment (eps + V)-CS at worst.
+        let worst = cuts.iter().map(|c| c.violation).fold(0.0f64, f64::max);
+        start_eps = match inner {
+            Inner::Auction { eps, .. } => eps + worst,
+            Inner::Hungarian => f64::INFINITY,
+        };
         for c in cuts {
             pool.set.insert((c.step, c.pair));
             pool.steps.push(c.step);
