@@ -408,7 +408,7 @@ def main() -> int:
     ap.add_argument("--gap", type=float, default=0.0, help="infer_mixture(gap=...)")
     ap.add_argument("--time-limit", type=float, default=None, help="infer_mixture(time_limit=)")
     ap.add_argument(
-        "--method", default="lazy", choices=["lazy", "bundle", "auction"],
+        "--method", default="auction", choices=["lazy", "bundle", "auction"],
         help="infer_mixture(method=)",
     )
     ap.add_argument(

@@ -275,7 +275,7 @@ def test_auction_agrees_with_the_lazy_lp_on_more_merges(monkeypatch: pytest.Monk
         pattern="gpt2",
     )
     samples = {c: [a[:8_000]] for c, a in zip(["en", "el", "py", "rs"], attacks, strict=True)}
-    lazy = bp.infer_mixture(tok, samples, merges=600)
+    lazy = bp.infer_mixture(tok, samples, merges=600, method="lazy")
     auction = bp.infer_mixture(tok, samples, merges=600, method="auction")
     assert lazy.status == auction.status == "Optimal"
     assert auction.bound <= lazy.objective * (1 + 1e-6) <= auction.objective * (1 + 2e-6)
@@ -289,13 +289,13 @@ def test_early_stops_bracket_the_optimum() -> None:
     lower bound at most, and the status says how far apart they may be."""
     tok, samples, obj, _ = reference_case()
     texts = {k: [v] for k, v in samples.items()}
-    loose = bp.infer_mixture(tok, texts, merges=70, gap=0.5)
+    loose = bp.infer_mixture(tok, texts, merges=70, gap=0.5, method="lazy")
     assert loose.bound <= obj * (1 + 1e-6) + 1e-6
     assert loose.objective >= obj * (1 - 1e-6) - 1e-6
     assert loose.objective - loose.bound <= 0.5 * loose.objective + 1e-6
     assert loose.status == "Optimal" or loose.status.startswith("gap: within")
     assert abs(sum(loose.proportions.values()) - 1) < 1e-9
-    hurried = bp.infer_mixture(tok, texts, merges=70, time_limit=1e-9)
+    hurried = bp.infer_mixture(tok, texts, merges=70, time_limit=1e-9, method="lazy")
     assert hurried.status.startswith("time limit: within"), hurried.status
     assert hurried.rounds == 0 and hurried.bound == 0.0
     assert hurried.objective >= obj * (1 - 1e-6)

@@ -762,7 +762,8 @@ def _solve_bundle(
                 f"match {tm:.2f}s; {time.perf_counter() - t_begin:.1f}s",
                 file=sys.stderr,
             )
-        if auction and spread <= target * best_f:
+        # (plus an absolute 1e-9: an optimum of 0 leaves rounding noise of ~1e-13 in best_f)
+        if auction and spread <= target * best_f + 1e-9 * max(best_f, 1.0):
             status = "Optimal" if gap <= _AUCTION_GAP else (
                 f"gap: within {spread / max(best_f, 1e-300):.3g} of the optimum"
             )
@@ -809,7 +810,7 @@ def infer_mixture(
     gap: float = 0.0,
     time_limit: Optional[float] = None,
     num_threads: Optional[int] = None,
-    method: str = "lazy",
+    method: str = "auction",
     progress: Optional[bool] = None,
 ) -> MixtureResult:
     """Estimate the proportions (by bytes) of the categories in ``tokenizer``'s training data.
@@ -828,13 +829,13 @@ def infer_mixture(
     feasible point found is within this relative gap of the LP's lower bound (0: the exact
     optimum); ``time_limit``: seconds of solving (per LP, bootstrap replicates included) after
     which the best point found is returned; either way ``status`` says how far from the optimum
-    it may be and ``bound`` holds the lower bound. ``method``: ``"lazy"`` (default: lazy
-    constraint generation on the whole LP, HiGHS) or ``"bundle"`` (a level bundle method over
-    the proportions whose inner problem, the slacks at fixed proportions, is solved exactly as a
-    maximum-weight matching in Rust; same optimum, slower on the benchmarks so far, see
-    bench/README.md), or ``"auction"`` (the same bundle method with an auction inner solver,
-    warm from the previous point's prices: optimal to a proven relative gap of
-    ``max(gap, 1e-7)``, faster than ``"lazy"`` on long merge lists); with ``"bundle"`` and
+    it may be and ``bound`` holds the lower bound. ``method``: ``"auction"`` (default: a level
+    bundle method over the proportions whose inner problem, the slacks at fixed proportions, is
+    a maximum-weight matching, solved in Rust by an auction warm from the previous point's
+    prices: optimal to a proven relative gap of ``max(gap, 1e-7)``; the fastest on the
+    benchmarks, see bench/README.md), ``"lazy"`` (lazy constraint generation on the whole LP,
+    HiGHS: the exact LP optimum) or ``"bundle"`` (the bundle method with an exact Hungarian
+    matching; same optimum, slower); with ``"bundle"`` and
     ``"auction"``, ``rounds`` counts outer iterations, ``constraints`` the matching edges
     found, ``per_step`` the edges added per step and oracle pass (default 10; 3 for
     ``"lazy"``). ``num_threads``: threads for counting (categories in parallel) and for
