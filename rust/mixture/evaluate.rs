@@ -68,8 +68,9 @@ pub enum Inner {
     /// Exact: successive shortest paths ([`max_weight_matching_warm`]); oracle rounds until no
     /// edge is uncovered beyond `tol`.
     Hungarian,
-    /// [`auction`] with epsilon-scaling from `eps0` down to `eps` (warm: the pool's last
-    /// prices). Oracle rounds stop as soon as the oracle's excess is at most `stop` (the upper
+    /// [`auction`] with epsilon-scaling down to `eps`, warm from the pool's last matching and
+    /// prices, from the epsilon they already satisfy ([`EdgePool::last_w`]; after an oracle
+    /// round, `eps` plus the largest new violation), at most `eps0`. Oracle rounds stop as soon as the oracle's excess is at most `stop` (the upper
     /// bound counts it, so a small excess costs only that much gap), or after `rounds` rounds
     /// (the bounds and the cut are valid whenever it stops). `per_pair`: the oracle's cap on
     /// edges per pair and round ([`SeparateConfig::per_pair`]).
