@@ -137,12 +137,8 @@ pub fn evaluate(
     let mut per_row = vec![0usize; steps + 1];
     // Where the next auction may start: the last matching and prices are eps-CS up to this.
     let mut start_eps = f64::INFINITY;
-    let moved: Vec<f64> = if pool.last_w.len() == n {
-        w.iter().zip(&pool.last_w).map(|(a, b)| a - b).collect()
-    } else {
-        Vec::new()
-    };
-    if !moved.is_empty() {
+    if pool.last_w.len() == n {
+        let moved: Vec<f64> = w.iter().zip(&pool.last_w).map(|(a, b)| a - b).collect();
         let mut shift = 0.0f64;
         for e in 0..pool.len() {
             let d = &pool.diff[e * n..(e + 1) * n];
