@@ -7,6 +7,8 @@
 //! run on a rayon pool; a single large text with a preset pretokenizer is cut at safe points
 //! (`encode::split`) and its chunks encoded in parallel.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
 use rustc_hash::FxHashSet;
 
 use rayon::prelude::*;
@@ -226,70 +228,110 @@ impl Tokenizer {
         allowed: &FxHashSet<&str>,
         threads: usize,
     ) -> Result<Vec<Vec<TokenId>>> {
-        let parts = std::sync::Mutex::new(Vec::new());
-        let n = self.parts_with(text, allowed, threads, |k, ids| {
-            parts
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .push((k, ids));
-        })?;
-        let mut parts = parts
-            .into_inner()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.one_part(text, threads) {
+            return Ok(vec![self.encode_with_specials(text, allowed)?]);
+        }
+        let (n, done) = self.chunks_with(
+            text,
+            allowed,
+            threads,
+            Vec::new,
+            |mine: &mut Vec<(usize, Vec<TokenId>)>, k, ids| {
+                mine.push((k, std::mem::take(ids)));
+                Ok(())
+            },
+        )?;
+        let mut parts: Vec<(usize, Vec<TokenId>)> = done.into_iter().flatten().collect();
         debug_assert_eq!(parts.len(), n);
         parts.sort_unstable_by_key(|&(k, _)| k);
         Ok(parts.into_iter().map(|(_, ids)| ids).collect())
     }
 
-    /// [`Self::encode_parts`], handing each part to `each(index, ids)` as soon as it is encoded,
-    /// from the encoding threads and in any order; returns the number of parts (indices
-    /// `0..n`). Lets a caller work on the first parts while the others are being encoded. On an
-    /// error some parts may have been handed out already.
-    pub fn encode_parts_with(
+    /// `encode(text, allowed, disallowed, threads)` handed out chunk by chunk, on the threads
+    /// that encode them, so a caller can use each chunk's ids while they are in cache and while
+    /// the other chunks are still being encoded.
+    ///
+    /// The text is cut at the allowed special tokens, and its ordinary segments at safe points
+    /// into chunks of about [`chunk_bytes`] (only where [`Self::chunkable`]; otherwise each
+    /// segment is one chunk). `threads` workers (this thread alone for 1) claim the chunks in
+    /// order, each with its own `state = init()`, and call `each(&mut state, k, &mut ids)` for
+    /// every chunk k they encoded: in any order across workers, but a worker's own chunks in
+    /// increasing k. `ids` is the worker's buffer, cleared before its next chunk: `each` keeps the
+    /// ids by taking them (e.g. `std::mem::take`). Returns the number of chunks (indices
+    /// `0..n`, concatenating to the encoding) and the workers' states. On the first error (of
+    /// the encoder or of `each`) the workers stop claiming chunks and the error is returned.
+    pub fn encode_chunks_with<S: Send>(
         &self,
         text: &str,
         allowed: &FxHashSet<&str>,
         disallowed: &FxHashSet<&str>,
         threads: usize,
-        each: impl Fn(usize, Vec<TokenId>) + Sync,
-    ) -> Result<usize> {
+        init: impl Fn() -> S + Sync,
+        each: impl Fn(&mut S, usize, &mut Vec<TokenId>) -> Result<()> + Sync,
+    ) -> Result<(usize, Vec<S>)> {
         self.check_disallowed(text, disallowed)?;
-        self.parts_with(text, allowed, threads, each)
+        self.chunks_with(text, allowed, threads, init, each)
     }
 
-    /// [`Self::encode_parts_with`] without the disallowed-token check.
-    fn parts_with(
+    /// [`Self::encode_chunks_with`] without the disallowed-token check.
+    fn chunks_with<S: Send>(
         &self,
         text: &str,
         allowed: &FxHashSet<&str>,
         threads: usize,
-        each: impl Fn(usize, Vec<TokenId>) + Sync,
-    ) -> Result<usize> {
-        if self.one_part(text, threads) {
-            each(0, self.encode_with_specials(text, allowed)?);
-            return Ok(1);
-        }
-        let mut jobs: Vec<Segment<'_>> = Vec::new();
+        init: impl Fn() -> S + Sync,
+        each: impl Fn(&mut S, usize, &mut Vec<TokenId>) -> Result<()> + Sync,
+    ) -> Result<(usize, Vec<S>)> {
+        let size = chunk_bytes(text.len(), threads);
+        let mut chunks: Vec<Segment<'_>> = Vec::new();
         for seg in self.segments(text, allowed) {
             match seg {
-                Segment::Text(t) => {
-                    let parts = (t.len() / (PARALLEL_MIN_BYTES / 2)).clamp(1, threads * 4);
-                    jobs.extend(split::chunks(t, parts).into_iter().map(Segment::Text));
+                Segment::Text(t) if self.chunkable() && t.len() > size => {
+                    let parts = t.len().div_ceil(size);
+                    chunks.extend(split::chunks(t, parts).into_iter().map(Segment::Text));
                 }
-                s => jobs.push(s),
+                s => chunks.push(s),
             }
         }
-        pool::install(threads, || {
-            jobs.par_iter().enumerate().try_for_each(|(k, seg)| {
-                let ids = match seg {
-                    Segment::Text(t) => self.encode_ordinary(t)?,
-                    Segment::Special(id) => vec![*id],
-                };
-                each(k, ids);
-                Ok::<(), Error>(())
-            })
-        })??;
-        Ok(jobs.len())
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        // One worker: claim the next chunk until none is left (or another worker failed).
+        let work = || -> Result<S> {
+            let mut state = init();
+            let mut ids = Vec::new();
+            let run = self.encoder.with_sink(|sink| -> Result<()> {
+                while !stop.load(Ordering::Relaxed) {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(seg) = chunks.get(k) else { break };
+                    ids.clear();
+                    match seg {
+                        Segment::Text(t) => {
+                            ids.reserve(t.len() / 3);
+                            self.encode_ordinary_into(sink, t, &mut ids)?;
+                        }
+                        Segment::Special(id) => ids.push(*id),
+                    }
+                    each(&mut state, k, &mut ids)?;
+                }
+                Ok(())
+            });
+            if run.is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            run.map(|()| state)
+        };
+        let workers = threads.clamp(1, chunks.len().max(1));
+        let states = if workers == 1 {
+            vec![work()?]
+        } else {
+            pool::install(threads, || {
+                (0..workers)
+                    .into_par_iter()
+                    .map(|_| work())
+                    .collect::<Result<Vec<S>>>()
+            })??
+        };
+        Ok((chunks.len(), states))
     }
 
     /// Whether `split::chunks` is exact for this tokenizer (preset pattern, no normalizer).
@@ -471,6 +513,14 @@ pub const MARK_SPECIAL: u8 = 2;
 /// Texts smaller than this are not cut for parallel encoding (thread hand-off costs more).
 const PARALLEL_MIN_BYTES: usize = 1 << 20;
 
+/// The size of the chunks [`Tokenizer::encode_chunks_with`] cuts ordinary text into: about 16
+/// per thread, for balance (the workers claim them in order, so when the last chunk is taken
+/// the other workers are at most one chunk from done), between 256 KiB and 1 MiB (the ids of a
+/// chunk, ~0.9 MB for 1 MiB of English, are still in the L2 cache when `each` reads them).
+fn chunk_bytes(len: usize, threads: usize) -> usize {
+    (len / (threads.max(1) * 16)).clamp(256 << 10, 1 << 20)
+}
+
 /// Whether a batch has too few texts to spread over `threads` (fewer than 4 per thread: the
 /// parallel loop takes them in runs of 4) and a text large enough to be cut into chunks instead.
 fn few_large<S: AsRef<str>>(texts: &[S], threads: usize) -> bool {
@@ -483,4 +533,138 @@ fn few_large<S: AsRef<str>>(texts: &[S], threads: usize) -> bool {
 enum Segment<'a> {
     Text(&'a str),
     Special(TokenId),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::OnceLock;
+
+    use super::*;
+    use crate::count::Utf8Errors;
+    use crate::train::{train_files, TrainConfig};
+
+    /// A 1000-token gpt2-pattern tokenizer trained on the packaged sample, with one special.
+    fn tok() -> &'static Tokenizer {
+        static T: OnceLock<Tokenizer> = OnceLock::new();
+        T.get_or_init(|| {
+            let cfg = TrainConfig {
+                vocab_size: 1000,
+                min_frequency: 2,
+                max_token_length: None,
+                special_tokens: vec!["<|end|>".into()],
+                progress: false,
+            };
+            let path =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("python/bytepair/data/sample.txt");
+            train_files(&[path], "gpt2", &cfg, 2, Utf8Errors::Strict).unwrap()
+        })
+    }
+
+    /// ~2.2 MB: the sample seven times, with the special token inside and between the copies.
+    fn text() -> String {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let sample = std::fs::read_to_string(root.join("python/bytepair/data/sample.txt")).unwrap();
+        let mut text = String::new();
+        for k in 0..7 {
+            text.push_str(&sample[..sample.len() / 2]);
+            text.push_str("<|end|>");
+            text.push_str(&sample[sample.len() / 2..]);
+            if k % 2 == 0 {
+                text.push_str("<|end|>");
+            }
+        }
+        text
+    }
+
+    fn set<'a>(items: &[&'a str]) -> FxHashSet<&'a str> {
+        items.iter().copied().collect()
+    }
+
+    #[test]
+    fn chunks_concatenate_to_the_encoding_in_every_worker_count() {
+        let (t, text) = (tok(), text());
+        let allowed = set(&["<|end|>"]);
+        let want = t.encode(&text, &allowed, &set(&[]), 1).unwrap();
+        assert!(want.contains(&t.vocab().special_id("<|end|>").unwrap()));
+        for threads in [1, 2, 3, 8] {
+            let (n, states) = t
+                .encode_chunks_with(
+                    &text,
+                    &allowed,
+                    &set(&[]),
+                    threads,
+                    Vec::new,
+                    |mine: &mut Vec<(usize, Vec<TokenId>)>, k, ids| {
+                        mine.push((k, std::mem::take(ids)));
+                        Ok(())
+                    },
+                )
+                .unwrap();
+            assert!(n > 7, "cut into chunks, specials apart: {n}");
+            assert!(states.len() <= threads.max(1));
+            // A worker's own chunks come in increasing order.
+            for mine in &states {
+                assert!(mine.windows(2).all(|w| w[0].0 < w[1].0));
+            }
+            let mut all: Vec<_> = states.into_iter().flatten().collect();
+            all.sort_by_key(|c| c.0);
+            assert_eq!(
+                all.iter().map(|c| c.0).collect::<Vec<_>>(),
+                (0..n).collect::<Vec<_>>()
+            );
+            let got: Vec<TokenId> = all.into_iter().flat_map(|c| c.1).collect();
+            assert_eq!(got, want, "{threads} threads");
+            assert_eq!(t.encode(&text, &allowed, &set(&[]), threads).unwrap(), want);
+        }
+        // Not allowed: the special is ordinary text, in one piece or in chunks alike.
+        let plain = t.encode(&text, &set(&[]), &set(&[]), 1).unwrap();
+        assert_eq!(t.encode(&text, &set(&[]), &set(&[]), 2).unwrap(), plain);
+        assert_ne!(plain, want);
+    }
+
+    #[test]
+    fn chunks_stop_at_the_first_error() {
+        let (t, text) = (tok(), text());
+        let err = t
+            .encode_chunks_with(
+                &text,
+                &set(&[]),
+                &set(&["<|end|>"]),
+                2,
+                || (),
+                |_, _, _| panic!("a chunk was handed out despite the disallowed special"),
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("disallowed special token '<|end|>'"),
+            "{err}"
+        );
+        let calls = AtomicUsize::new(0);
+        let err = t
+            .encode_chunks_with(
+                &text,
+                &set(&[]),
+                &set(&[]),
+                2,
+                || (),
+                |_, k, _| {
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    if k == 2 {
+                        return Err(Error::invalid("stop at chunk 2"));
+                    }
+                    Ok(())
+                },
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("stop at chunk 2"), "{err}");
+        // The other worker may finish the chunk it holds, but nobody claims many more.
+        let n = text.len().div_ceil(chunk_bytes(text.len(), 2));
+        assert!(
+            calls.load(Ordering::Relaxed) < n,
+            "{} of {n}",
+            calls.load(Ordering::Relaxed)
+        );
+    }
 }

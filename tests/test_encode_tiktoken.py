@@ -122,8 +122,8 @@ def test_parallel_single_text_equals_sequential(name: str) -> None:
 
 
 def test_parallel_list_with_specials_and_reference_counts() -> None:
-    """The parallel path hands parts to the list builder out of order: the ids, the specials
-    between parts and the reference counts of the shared int objects must come out right."""
+    """The parallel path encodes chunks out of order on several threads: the ids, the specials
+    between chunks and the reference counts of the shared int objects must come out right."""
     files = corpus_files()
     if not files:
         pytest.skip(f"shared corpus not found at {CORPUS}")
@@ -227,8 +227,9 @@ def test_list_of_over_a_million_ids() -> None:
 
 
 def test_parallel_list_is_an_ordinary_list() -> None:
-    """With threads, a large text's list is built from parts whose references were taken while
-    other parts were still being encoded (its item array written directly). On text with more
+    """With threads, a large text's list is built from chunks each counted by the thread that
+    encoded it (the references then taken from the summed counts, the item array written
+    directly by the threads). On text with more
     tokens than bytes / 4 (CJK), the result must behave as any list: equal ids, a size that is
     its length, references given back on `del`, and append / pop / slicing / sorting."""
     tt, bp = pair("cl100k_base")

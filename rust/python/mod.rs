@@ -158,8 +158,10 @@ impl PyTokenizer {
         let t = &self.inner;
         let n = threads(num_threads);
         let (allowed, disallowed) = (set(&allowed), set(&disallowed));
-        if n > 1 && text.len() >= ids::STREAM_MIN_BYTES {
-            return self.encode_streamed(py, text, &allowed, &disallowed, n);
+        if n > 1 && text.len() >= ids::CHUNKED_MIN_BYTES {
+            if let Some(list) = self.encode_list(py, text, &allowed, &disallowed, n)? {
+                return Ok(list);
+            }
         }
         let ids = py
             .detach(|| t.encode(text, &allowed, &disallowed, n))
