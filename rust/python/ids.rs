@@ -69,11 +69,10 @@ impl PyTokenizer {
     pub(super) fn id_lists<'py>(
         &self,
         py: Python<'py>,
-        all: &[Vec<u32>],
+        all: &[&[u32]],
     ) -> PyResult<Bound<'py, PyList>> {
         let ints = self.ints(py);
-        let slices: Vec<&[u32]> = all.iter().map(Vec::as_slice).collect();
-        if !add_refs(py, ints, &slices, &mut Vec::new()) {
+        if !add_refs(py, ints, all, &mut Vec::new()) {
             let lists = all
                 .iter()
                 .map(|ids| self.id_list(py, ids))

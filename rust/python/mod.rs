@@ -8,6 +8,7 @@ use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyVa
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple};
+use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 
 use crate::count::{self, Chunk, Utf8Errors};
@@ -196,10 +197,18 @@ impl PyTokenizer {
     ) -> PyResult<Bound<'py, PyList>> {
         let t = &self.inner;
         let n = threads(num_threads);
-        let all = py
-            .detach(|| t.encode_batch(&texts, &set(&allowed), &set(&disallowed), n))
+        let (allowed, disallowed) = (set(&allowed), set(&disallowed));
+        if t.few_large(&texts, n) {
+            let all = py
+                .detach(|| t.encode_batch(&texts, &allowed, &disallowed, n))
+                .map_err(to_py)?;
+            let slices: Vec<&[u32]> = all.iter().map(Vec::as_slice).collect();
+            return self.id_lists(py, &slices);
+        }
+        let blocks = py
+            .detach(|| t.encode_batch_blocks(&texts, &allowed, &disallowed, n))
             .map_err(to_py)?;
-        self.id_lists(py, &all)
+        self.id_lists(py, &block_texts(&blocks))
     }
 
     /// `encode_batch` flattened: (ids as native-endian uint32 bytes, offsets as native-endian
@@ -217,19 +226,32 @@ impl PyTokenizer {
     ) -> PyResult<(Bound<'py, PyByteArray>, Bound<'py, PyByteArray>)> {
         let t = &self.inner;
         let n = threads(num_threads);
-        let per_text = py
-            .detach(|| t.encode_batch_parts(&texts, &set(&allowed), &set(&disallowed), n))
-            .map_err(to_py)?;
-        let offsets = part_offsets(&per_text);
+        let (allowed, disallowed) = (set(&allowed), set(&disallowed));
+        // The ids in consecutive runs (the parts of each text, or blocks of texts), and the
+        // offsets of the texts.
+        let (runs, offsets) = if t.few_large(&texts, n) {
+            let per_text = py
+                .detach(|| t.encode_batch_parts(&texts, &allowed, &disallowed, n))
+                .map_err(to_py)?;
+            let offsets = part_offsets(&per_text);
+            (per_text.into_iter().flatten().collect::<Vec<_>>(), offsets)
+        } else {
+            let blocks = py
+                .detach(|| t.encode_batch_blocks(&texts, &allowed, &disallowed, n))
+                .map_err(to_py)?;
+            let mut offsets = Vec::with_capacity(texts.len() + 1);
+            offsets.push(0i64);
+            let mut base = 0;
+            for (ids, ends) in &blocks {
+                offsets.extend(ends.iter().map(|&e| (base + e) as i64));
+                base += ids.len();
+            }
+            (blocks.into_iter().map(|(ids, _)| ids).collect(), offsets)
+        };
         let total = offsets.last().map_or(0, |&n| n as usize);
         let ids = PyByteArray::new_with(py, total * 4, |buf| {
             // (the copy needs no Python: other threads may run meanwhile)
-            py.detach(|| {
-                let slots = buf.chunks_exact_mut(4);
-                for (b, id) in slots.zip(per_text.iter().flatten().flatten()) {
-                    b.copy_from_slice(&id.to_ne_bytes());
-                }
-            });
+            py.detach(|| copy_runs(&runs, buf, n));
             Ok(())
         })?;
         let offsets = PyByteArray::new_with(py, offsets.len() * 8, |buf| {
@@ -627,6 +649,49 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// Offsets of the texts' ids in the concatenation of `per_text` (`len = per_text.len() + 1`):
 /// the ids of text i are `[offsets[i], offsets[i + 1])` of it.
+/// The ids of each text of `encode_batch_blocks`'s blocks, in order.
+fn block_texts(blocks: &[(Vec<u32>, Vec<usize>)]) -> Vec<&[u32]> {
+    let mut out = Vec::with_capacity(blocks.iter().map(|b| b.1.len()).sum());
+    for (ids, ends) in blocks {
+        let mut start = 0;
+        for &end in ends {
+            out.push(&ids[start..end]);
+            start = end;
+        }
+    }
+    out
+}
+
+/// Copy the ids of `runs`, one after the other, into `buf` as native-endian bytes, on `threads`
+/// threads (each run to its own place). `buf` holds exactly 4 bytes per id.
+fn copy_runs(runs: &[Vec<u32>], buf: &mut [u8], threads: usize) {
+    let mut dests = Vec::with_capacity(runs.len());
+    let mut rest = buf;
+    for run in runs {
+        let (head, tail) = rest.split_at_mut(run.len() * 4);
+        dests.push(head);
+        rest = tail;
+    }
+    let copy = |(run, dest): (&Vec<u32>, &mut [u8])| {
+        for (b, id) in dest.chunks_exact_mut(4).zip(run) {
+            b.copy_from_slice(&id.to_ne_bytes());
+        }
+    };
+    let total: usize = runs.iter().map(Vec::len).sum();
+    let parallel = threads > 1 && total >= 1 << 18;
+    let done = parallel
+        && crate::encode::pool::install(threads, || {
+            runs.par_iter()
+                .zip(dests.par_iter_mut())
+                .for_each(|(r, d)| copy((r, &mut **d)))
+        })
+        .is_ok();
+    if !done {
+        // (also when no pool could be started: the copy is still made, on this thread)
+        runs.iter().zip(dests).for_each(copy);
+    }
+}
+
 fn part_offsets(per_text: &[Vec<Vec<u32>>]) -> Vec<i64> {
     let mut offsets = Vec::with_capacity(per_text.len() + 1);
     offsets.push(0i64);
