@@ -322,12 +322,9 @@ impl Tokenizer {
     }
 
     /// `encode(text, allowed, disallowed, 1)` of every text of a batch, in blocks of
-    /// consecutive texts (about [`BLOCK_BYTES`] of text each, claimed in order by `threads`
-    /// workers): block b is `(ids, ends)`, the ids of its texts concatenated and where each
-    /// text's ids end; the blocks follow each other in text order. One buffer per block instead
-    /// of a `Vec` per text: for a batch of short texts (paragraphs) the allocator's work was
-    /// ~15% of the encoding, and dropping 100k `Vec`s on the calling thread was serial. The
-    /// first error in text order is returned.
+    /// consecutive texts (see [`Self::encode_batch_blocks_with`]): block b is `(ids, ends)`, the
+    /// ids of its texts concatenated and where each text's ids end; the blocks follow each other
+    /// in text order.
     pub fn encode_batch_blocks<S: AsRef<str> + Sync>(
         &self,
         texts: &[S],
@@ -335,6 +332,45 @@ impl Tokenizer {
         disallowed: &FxHashSet<&str>,
         threads: usize,
     ) -> Result<Vec<(Vec<TokenId>, Vec<usize>)>> {
+        type Mine = Vec<(usize, Vec<TokenId>, Vec<usize>)>;
+        let mine = self.encode_batch_blocks_with(
+            texts,
+            allowed,
+            disallowed,
+            threads,
+            Mine::new,
+            |mine: &mut Mine, b, _, ids, ends| {
+                mine.push((b, std::mem::take(ids), ends));
+                Ok(())
+            },
+        )?;
+        let mut blocks: Vec<_> = mine.into_iter().flatten().collect();
+        blocks.sort_unstable_by_key(|b| b.0);
+        Ok(blocks
+            .into_iter()
+            .map(|(_, ids, ends)| (ids, ends))
+            .collect())
+    }
+
+    /// `encode(text, allowed, disallowed, 1)` of every text of a batch, handed out in blocks of
+    /// consecutive texts (about [`BLOCK_BYTES`] of text each) on the threads that encode them:
+    /// `threads` workers claim the blocks in order, each with its own `state = init()`, and call
+    /// `each(&mut state, b, texts_of_b, &mut ids, ends)` for every block b they encoded, `ids`
+    /// the ids of the block's texts concatenated (the worker's buffer: `each` keeps them by
+    /// taking them) and `ends` where each text's ids end. One buffer per block instead of a `Vec`
+    /// per text: for a batch of short texts (paragraphs) the allocator's work was ~15% of the
+    /// encoding, and dropping 100k `Vec`s on the calling thread was serial. Returns the
+    /// workers' states, or the first error in text order.
+    pub fn encode_batch_blocks_with<S: Send, T: AsRef<str> + Sync>(
+        &self,
+        texts: &[T],
+        allowed: &FxHashSet<&str>,
+        disallowed: &FxHashSet<&str>,
+        threads: usize,
+        init: impl Fn() -> S + Sync,
+        each: impl Fn(&mut S, usize, std::ops::Range<usize>, &mut Vec<TokenId>, Vec<usize>) -> Result<()>
+            + Sync,
+    ) -> Result<Vec<S>> {
         let mut starts = vec![0];
         let mut bytes = 0;
         for (i, t) in texts.iter().enumerate() {
@@ -347,33 +383,21 @@ impl Tokenizer {
         if starts.last() != Some(&texts.len()) {
             starts.push(texts.len());
         }
-        type Mine = Vec<(usize, Vec<TokenId>, Vec<usize>)>;
-        let mine = self.claim_in_order(
-            starts.len() - 1,
-            threads,
-            Mine::new,
-            |mine: &mut Mine, sink, ids, b| {
-                let range = starts[b]..starts[b + 1];
-                let size: usize = texts[range.clone()].iter().map(|t| t.as_ref().len()).sum();
-                ids.reserve(size / 3);
-                let mut ends = Vec::with_capacity(range.len());
-                for i in range {
-                    let text = texts[i].as_ref();
-                    self.check_disallowed(text, disallowed)
-                        .and_then(|()| self.encode_with_specials_into(sink, text, allowed, ids))
-                        .map_err(|e| (i, e))?;
-                    ends.push(ids.len());
-                }
-                mine.push((b, std::mem::take(ids), ends));
-                Ok(())
-            },
-        )?;
-        let mut blocks: Vec<_> = mine.into_iter().flatten().collect();
-        blocks.sort_unstable_by_key(|b| b.0);
-        Ok(blocks
-            .into_iter()
-            .map(|(_, ids, ends)| (ids, ends))
-            .collect())
+        self.claim_in_order(starts.len() - 1, threads, init, |state, sink, ids, b| {
+            let range = starts[b]..starts[b + 1];
+            let size: usize = texts[range.clone()].iter().map(|t| t.as_ref().len()).sum();
+            ids.reserve(size / 3);
+            let mut ends = Vec::with_capacity(range.len());
+            for i in range.clone() {
+                let text = texts[i].as_ref();
+                self.check_disallowed(text, disallowed)
+                    .and_then(|()| self.encode_with_specials_into(sink, text, allowed, ids))
+                    .map_err(|e| (i, e))?;
+                ends.push(ids.len());
+            }
+            let last = range.end.saturating_sub(1);
+            each(state, b, range, ids, ends).map_err(|e| (last, e))
+        })
     }
 
     /// Items `0..n`, claimed in order by `threads` workers (this thread alone for 1), each with

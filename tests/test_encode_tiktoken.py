@@ -163,6 +163,40 @@ def test_parallel_list_with_specials_and_reference_counts() -> None:
         gc.enable()
 
 
+def test_large_batch_lists_built_during_the_encoding() -> None:
+    """A batch of >= 1 MB on threads: its lists are built while the workers encode (their items'
+    references taken at the end from the workers' counts). Ids, reference counts, an error in the
+    middle (nothing leaked or over-released) and the GC state must all come out right."""
+    files = corpus_files()
+    if not files:
+        pytest.skip(f"shared corpus not found at {CORPUS}")
+    tt, bp = pair("cl100k_base")
+    paras = [p for p in head(files[0], 3 << 20).split("\n\n") if p]
+    assert sum(len(p.encode("utf-8")) for p in paras) >= 1 << 20
+    want = [tt.encode_ordinary(p) for p in paras]
+    first = bp.encode_batch(paras, num_threads=2, disallowed_special=())
+    assert first == want
+    probe = max(set(first[0]), key=first[0].count)  # a frequent id, one shared int object
+    probe = first[0][first[0].index(probe)]
+    count = sum(ids.count(probe) for ids in want)
+    before = sys.getrefcount(probe)
+    again = bp.encode_batch(paras, num_threads=3, disallowed_special=())
+    assert again == want
+    assert sys.getrefcount(probe) - before == count
+    del again
+    assert sys.getrefcount(probe) == before
+    bad = paras[:]
+    bad[len(bad) // 2] += " <|endoftext|>"
+    for _ in range(3):
+        with pytest.raises(ValueError, match="disallowed special token"):
+            bp.encode_batch(bad, num_threads=2)
+        assert sys.getrefcount(probe) == before
+    assert gc.isenabled()
+    assert bp.encode_batch(bad, num_threads=2, allowed_special="all") == [
+        tt.encode(p, allowed_special="all") for p in bad
+    ]
+
+
 def test_single_thread_list_reference_counts() -> None:
     """One thread: the references of a large list are taken per distinct id (a histogram, then
     one add per id where the interpreter's layout allows it), and its item array is written

@@ -205,6 +205,12 @@ impl PyTokenizer {
             let slices: Vec<&[u32]> = all.iter().map(Vec::as_slice).collect();
             return self.id_lists(py, &slices);
         }
+        let total: usize = texts.iter().map(|x| x.len()).sum();
+        if n > 1 && total >= ids::CHUNKED_MIN_BYTES {
+            if let Some(lists) = self.encode_batch_lists(py, &texts, &allowed, &disallowed, n)? {
+                return Ok(lists);
+            }
+        }
         let blocks = py
             .detach(|| t.encode_batch_blocks(&texts, &allowed, &disallowed, n))
             .map_err(to_py)?;
