@@ -15,13 +15,14 @@ peer.
     python bench/encode.py --mb 5 --repeat 2    # quicker
     python bench/encode.py --pathological       # 1/10/100 MB of one character: cost per MB
     python bench/encode.py --paired 6           # bytepair vs tiktoken alternated, CPU time
-    python bench/encode.py --paired-threads 8   # 1 and 2 threads alternated, wall time
+    python bench/encode.py --paired-threads 8   # 1 and all threads alternated, 3 workloads
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -66,13 +67,22 @@ def bytepair_tokenizer(name: str, specials: dict[str, int] | None = None) -> Any
     return bytepair.Tokenizer.from_tiktoken(path, PRESETS[name], specials)
 
 
+def timed(
+    fn: Callable[..., Any], *args: Any, clock: Callable[[], float] = time.perf_counter
+) -> float:
+    """Seconds of one call of `fn(*args)`. The result is released after the clock stops: its
+    deallocation is the caller's, whenever it drops the result, not the encoder's (for a list
+    of 100k lists it is ~20 ms, the same with 1 or 2 threads), and it is left out for every
+    peer alike. (Up to session 9 it was inside the timed call.)"""
+    t0 = clock()
+    result = fn(*args)
+    t = clock() - t0
+    del result
+    return t
+
+
 def best(fn: Callable[[], Any], repeat: int) -> float:
-    t_min = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        t_min = min(t_min, time.perf_counter() - t0)
-    return t_min
+    return min(timed(fn) for _ in range(repeat))
 
 
 def peers(name: str, tmp: Path) -> dict[str, dict[str, Callable[..., Any]]]:
@@ -184,9 +194,7 @@ def run(name: str, text: str, paras: list[str], repeat: int, tmp: Path) -> list[
                 continue  # failed in an earlier round
             arg: Any = text if key.startswith("one") else paras
             try:
-                t0 = time.perf_counter()
-                fn(arg)
-                t = time.perf_counter() - t0
+                t = timed(fn, arg)
             except Exception as e:
                 notes.append(f"{peer} `{key}` on the full input: {type(e).__name__}: {e}")
                 times[(peer, key)] = -1.0
@@ -265,9 +273,7 @@ def paired(name: str, text: str, rounds: int) -> list[str]:
     mb = len(text.encode()) / 1e6
 
     def cpu(fn: Callable[[str], Any]) -> float:
-        t0 = time.process_time()
-        fn(text)
-        return time.process_time() - t0
+        return timed(fn, text, clock=time.process_time)
 
     cpu(bp.encode_ordinary)  # (warm: the int table, the caches)
     rows = [f"| {name}, round | bytepair MB/s | tiktoken MB/s | ratio |", "|---|---|---|---|"]
@@ -287,29 +293,48 @@ def paired(name: str, text: str, rounds: int) -> list[str]:
 
 
 def paired_threads(name: str, text: str, rounds: int) -> list[str]:
-    """bytepair on the one string with one thread, then with all threads, alternated; wall time
-    (the point is the wall time a second thread saves); ratio per round and its median."""
+    """bytepair with one thread, then with all threads, alternated, on each workload: the one
+    string (`encode`), the paragraphs as lists (`encode_batch`) and as numpy (`encode_batch_numpy`);
+    wall time of the call (the point is the wall time a second thread saves). Per workload: the
+    median MB/s of each, and the median (range) of the per-round ratios."""
     bp = bytepair_tokenizer(name)
-    mb = len(text.encode()) / 1e6
-
-    def wall(n: int) -> float:
-        t0 = time.perf_counter()
-        bp.encode(text, disallowed_special=(), num_threads=n)
-        return time.perf_counter() - t0
-
-    wall(THREADS)  # (warm: the int table, the caches, the pool)
-    head = f"| {name}, round | 1 thread MB/s | {THREADS} threads MB/s | ratio |"
-    rows = [head, "|---|---|---|---|"]
-    ratios = []
-    for r in range(rounds):
-        a, b = wall(1), wall(THREADS)
-        ratios.append(a / b)
-        rows.append(f"| {r + 1} | {mb / a:.1f} | {mb / b:.1f} | {a / b:.2f}x |")
-    ratios.sort()
-    rows.append(
-        f"| median of {rounds} | | | **{ratios[len(ratios) // 2]:.2f}x** "
-        f"(range {ratios[0]:.2f}-{ratios[-1]:.2f}) |"
+    paras = [p for p in text.split("\n\n") if p]
+    workloads: list[tuple[str, Any, Callable[[Any, int], Any]]] = [
+        (
+            "one string → list",
+            text,
+            lambda x, n: bp.encode(x, disallowed_special=(), num_threads=n),
+        ),
+        (
+            "paragraphs → lists",
+            paras,
+            lambda x, n: bp.encode_batch(x, disallowed_special=(), num_threads=n),
+        ),
+        (
+            "paragraphs → numpy",
+            paras,
+            lambda x, n: bp.encode_batch_numpy(x, disallowed_special=(), num_threads=n),
+        ),
+    ]
+    head = (
+        f"| {name}: workload | 1 thread MB/s | {THREADS} threads MB/s "
+        f"| ratio, median of {rounds} rounds (range) |"
     )
+    rows = [head, "|---|---|---|---|"]
+    for label, arg, fn in workloads:
+        pieces = [arg] if isinstance(arg, str) else arg
+        mb = sum(len(p.encode()) for p in pieces) / 1e6
+        timed(fn, arg, THREADS)  # (warm: the int table, the caches, the pool)
+        ones, alls = [], []
+        for _ in range(rounds):
+            ones.append(timed(fn, arg, 1))
+            alls.append(timed(fn, arg, THREADS))
+        ratios = sorted(a / b for a, b in zip(ones, alls, strict=True))
+        med = statistics.median
+        rows.append(
+            f"| {label} | {mb / med(ones):.1f} | {mb / med(alls):.1f} | **{med(ratios):.2f}x** "
+            f"({ratios[0]:.2f}-{ratios[-1]:.2f}) |"
+        )
     return rows
 
 
