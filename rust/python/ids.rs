@@ -170,16 +170,7 @@ impl PyTokenizer {
                     threads,
                     || vec![0u32; vocab],
                     |counts, _, range, ids, ends| {
-                        for &i in ids.iter() {
-                            match counts.get_mut(i as usize) {
-                                Some(c) => *c += 1,
-                                None => {
-                                    return Err(crate::error::Error::invalid(format!(
-                                        "internal error: token id {i} outside the vocabulary"
-                                    )))
-                                }
-                            }
-                        }
+                        count_ids(counts, ids)?;
                         // (the receiver outlives the worker: a send cannot fail)
                         let _ = tx.send((range, std::mem::take(ids), ends));
                         Ok(())
@@ -233,17 +224,7 @@ impl PyTokenizer {
             (Ok(Ok(counts)), None) => Ok(counts),
         };
         match &result {
-            Ok(counts) => {
-                let direct = refcount_layout_known(py);
-                for (i, o) in ints.iter().enumerate() {
-                    let c: u32 = counts.iter().map(|h| h[i]).sum();
-                    if c > 0 {
-                        // SAFETY: GIL held; `ints` keeps the object alive; `direct` is what
-                        // `refcount_layout_known` decided.
-                        unsafe { incref_n(o.as_ptr(), c, direct) };
-                    }
-                }
-            }
+            Ok(counts) => take_counted_refs(py, ints, counts.iter().map(Vec::as_slice)),
             Err(_) => {
                 for i in 0..texts.len() {
                     // SAFETY: GIL held; slot `i` of `outer` is NULL or an inner list built
@@ -310,16 +291,7 @@ impl PyTokenizer {
                     threads,
                     || -> Mine { (vec![0; vocab], Vec::new()) },
                     |(counts, chunks): &mut Mine, k, ids| {
-                        for &i in ids.iter() {
-                            match counts.get_mut(i as usize) {
-                                Some(c) => *c += 1,
-                                None => {
-                                    return Err(crate::error::Error::invalid(format!(
-                                        "internal error: token id {i} outside the vocabulary"
-                                    )))
-                                }
-                            }
-                        }
+                        count_ids(counts, ids)?;
                         chunks.push((k, std::mem::take(ids)));
                         Ok(())
                     },
@@ -327,15 +299,7 @@ impl PyTokenizer {
             })
             .map_err(to_py)?;
         // One reference per occurrence, taken per distinct id (every id is in range: counted).
-        let direct = refcount_layout_known(py);
-        for (i, o) in ints.iter().enumerate() {
-            let c: u32 = mine.iter().map(|(counts, _)| counts[i]).sum();
-            if c > 0 {
-                // SAFETY: GIL held; `ints` keeps the object alive; `direct` is what
-                // `refcount_layout_known` decided.
-                unsafe { incref_n(o.as_ptr(), c, direct) };
-            }
-        }
+        take_counted_refs(py, ints, mine.iter().map(|(counts, _)| counts.as_slice()));
         let mut chunks: Vec<(usize, Vec<u32>)> =
             mine.into_iter().flat_map(|(_, chunks)| chunks).collect();
         chunks.sort_unstable_by_key(|&(k, _)| k);
@@ -517,6 +481,40 @@ fn add_refs(_py: Python<'_>, ints: &[Py<PyAny>], parts: &[&[u32]], counts: &mut 
         }
     }
     true
+}
+
+/// Count each id of `ids` in `counts` (a worker's histogram, one slot per id of the
+/// vocabulary); an error, with nothing more counted, at an id outside it.
+fn count_ids(counts: &mut [u32], ids: &[u32]) -> crate::error::Result<()> {
+    for &i in ids {
+        match counts.get_mut(i as usize) {
+            Some(c) => *c += 1,
+            None => {
+                return Err(crate::error::Error::invalid(format!(
+                    "internal error: token id {i} outside the vocabulary"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Take, for every id, as many references to `ints[id]` as the histograms `counts` (the
+/// workers', each one slot per id) count in all: one add per distinct id (`incref_n`).
+fn take_counted_refs<'a>(
+    py: Python<'_>,
+    ints: &[Py<PyAny>],
+    counts: impl Iterator<Item = &'a [u32]> + Clone,
+) {
+    let direct = refcount_layout_known(py);
+    for (i, o) in ints.iter().enumerate() {
+        let c: u32 = counts.clone().map(|h| h[i]).sum();
+        if c > 0 {
+            // SAFETY: GIL held (`py`); `ints` keeps the object alive; `direct` is what
+            // `refcount_layout_known` decided.
+            unsafe { incref_n(o.as_ptr(), c, direct) };
+        }
+    }
 }
 
 /// Give back the references `add_refs` took for `ids` (the GIL is held by the caller, which
