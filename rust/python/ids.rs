@@ -123,7 +123,8 @@ impl PyTokenizer {
     ///
     /// Why: building 100k lists needs the GIL, so it cannot run on the workers; after the
     /// encoding (as `id_lists` does) it was a serial ~25 ms on en.txt's paragraphs, against
-    /// ~70 ms for the encoding on 2 threads. Here it overlaps the encoding.
+    /// ~70 ms for the encoding on 2 threads. Here it overlaps the encoding. (`total`: the
+    /// texts' bytes in all.)
     pub(super) fn encode_batch_lists<'py, T: AsRef<str> + Sync>(
         &self,
         py: Python<'py>,
@@ -131,8 +132,8 @@ impl PyTokenizer {
         allowed: &FxHashSet<&str>,
         disallowed: &FxHashSet<&str>,
         threads: usize,
+        total: usize,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
-        let total: usize = texts.iter().map(|x| x.as_ref().len()).sum();
         let Ok(n) = isize::try_from(texts.len()) else {
             return Ok(None);
         };

@@ -207,7 +207,8 @@ impl PyTokenizer {
         }
         let total: usize = texts.iter().map(|x| x.len()).sum();
         if n > 1 && total >= ids::CHUNKED_MIN_BYTES {
-            if let Some(lists) = self.encode_batch_lists(py, &texts, &allowed, &disallowed, n)? {
+            let lists = self.encode_batch_lists(py, &texts, &allowed, &disallowed, n, total)?;
+            if let Some(lists) = lists {
                 return Ok(lists);
             }
         }
