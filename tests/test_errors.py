@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import sys
 
 import pytest
 import reference_bpe as ref
-from helpers import EOT, assert_same_merges, fixture_path, fixture_text
+from helpers import (
+    EOT,
+    all_fixtures_text,
+    assert_same_merges,
+    fixture_path,
+    fixture_text,
+    paragraphs,
+)
 
 bp = pytest.importorskip("bytepair")
 
@@ -120,6 +129,61 @@ def test_invalid_utf8_replace(tmp_path, case):
         assert_same_merges(tok.merges, ref.train([text], 700)[0])
     else:
         assert_same_merges(tok.merges, bp.train_from_iterator([text], 700).merges)
+
+
+# ---- batch input --------------------------------------------------------------------------
+
+
+def _batch_results(tok, make, threads):
+    """encode_batch and encode_batch_numpy (as lists) of the batch `make()` gives."""
+    ids, offsets = tok.encode_batch_numpy(make(), num_threads=threads)
+    flat = [ids[a:b].tolist() for a, b in itertools.pairwise(offsets)]
+    return tok.encode_batch(make(), num_threads=threads), flat
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_batch_accepts_any_iterable_of_str(tok, threads):
+    # Above 1 MiB in all, so with 2 threads the batch takes the parallel paths (lists built
+    # during the encoding, numpy copied on the threads).
+    texts = paragraphs(all_fixtures_text()) * 8
+    assert sum(len(t.encode()) for t in texts) > 1 << 20
+    want = [tok.encode(t) for t in texts]
+    for make in (lambda: texts, lambda: tuple(texts), lambda: iter(texts),
+                 lambda: (t for t in texts)):
+        lists, flat = _batch_results(tok, make, threads)
+        assert lists == want and flat == want
+
+
+def test_batch_takes_no_reference_to_its_texts(tok):
+    texts = [f"text number {i} " * 3 for i in range(2000)]
+    before = [sys.getrefcount(t) for t in texts]
+    for make in (lambda: texts, lambda: tuple(texts)):
+        _batch_results(tok, make, 2)
+    assert [sys.getrefcount(t) for t in texts] == before
+    assert texts == [f"text number {i} " * 3 for i in range(2000)]
+
+
+@pytest.mark.parametrize("method", ["encode_batch", "encode_batch_numpy"])
+def test_batch_bad_texts(tok, method):
+    encode = getattr(tok, method)
+    with pytest.raises(TypeError, match=r"texts\[2\] is int, not str"):
+        encode(["a", "b", 3])
+    with pytest.raises(TypeError, match=r"texts\[1\] is bytes, not str"):
+        encode(("a", b"b"))
+    with pytest.raises(TypeError, match="not a single str"):
+        encode("abc")
+    with pytest.raises(TypeError):
+        encode(5)
+    with pytest.raises(UnicodeEncodeError):
+        encode(["fine", "lone \ud800 surrogate"])
+    # the native entry points check the same, whatever the wrapper passes them
+    core = getattr(tok._core, "encode_batch_flat" if method.endswith("numpy") else method)
+    with pytest.raises(TypeError, match=r"texts\[0\] is NoneType, not str"):
+        core([None])
+    with pytest.raises(TypeError, match="not a single str"):
+        core("abc")
+    with pytest.raises(TypeError, match="sequence of str, not int"):
+        core(7)
 
 
 # ---- writing files ------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Type stubs for the native module ``bytepair._core`` (rust/python/mod.rs)."""
 
+from collections.abc import Sequence
 from typing import Any, Optional
 
 __version__: str
@@ -18,14 +19,14 @@ class Tokenizer:
     ) -> int: ...
     def encode_batch(
         self,
-        texts: list[str],
+        texts: Sequence[str],
         allowed: list[str] = ...,
         disallowed: list[str] = ...,
         num_threads: Optional[int] = ...,
     ) -> list[list[int]]: ...
     def encode_batch_flat(
         self,
-        texts: list[str],
+        texts: Sequence[str],
         allowed: list[str] = ...,
         disallowed: list[str] = ...,
         num_threads: Optional[int] = ...,
