@@ -66,7 +66,7 @@ def worker(args: argparse.Namespace) -> int:
     if kind == "hf":
         from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 
-        tok = Tokenizer(models.BPE())
+        tok: Any = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.Sequence(
             [
                 pre_tokenizers.Split(Regex(STAGE2), behavior="isolated"),

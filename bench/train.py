@@ -318,7 +318,7 @@ def train_hf(job: Job) -> Trained:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         special_tokens=[],
     )
-    prep, chunks = 0.0, []
+    prep, chunks = 0.0, list[str]()
     if job.hf_input == "chunks":
         chunks, prep = read_chunks(job)
     meter = Meter()
@@ -503,7 +503,8 @@ def run_trial(
         return {"error": tail[0][:200]}
     if args.verbose:
         print(proc.stderr, file=sys.stderr, end="")
-    return json.loads(lines[-1])
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
 
 
 def run_cell(
@@ -701,7 +702,9 @@ def notes(
         if not done:
             continue
         _, adjusted = peer_pattern(trainer, args.pattern)
-        exact = done[0].result["pattern"] == PATTERNS[args.pattern]
+        first = done[0].result
+        assert first is not None  # (done keeps the rows with a result)
+        exact = first["pattern"] == PATTERNS[args.pattern]
         pat = "exact" if exact else f"differs from tiktoken's ({adjusted or 'as reported'})"
         fed = []
         for corpus in args.corpus:
