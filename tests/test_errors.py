@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import sys
@@ -161,6 +162,34 @@ def test_batch_takes_no_reference_to_its_texts(tok):
         _batch_results(tok, make, 2)
     assert [sys.getrefcount(t) for t in texts] == before
     assert texts == [f"text number {i} " * 3 for i in range(2000)]
+
+
+def test_large_batch_lists_when_python_runs_out_of_memory(tok):
+    """A batch above 1 MiB on 2 threads builds its lists while the workers encode; when Python
+    cannot allocate one of them (MemoryError), the call raises it, the workers stop, and nothing
+    is leaked or over-released: the lists built so far own no references yet."""
+    capi = pytest.importorskip("_testcapi")
+    if not hasattr(capi, "set_nomemory"):
+        pytest.skip("this Python's _testcapi cannot make allocations fail")
+    texts = paragraphs(all_fixtures_text()) * 8
+    want = tok.encode_batch(texts, num_threads=2)
+    probe = max(set(want[0]), key=want[0].count)
+    probe = want[0][want[0].index(probe)]  # one of the shared int objects
+    before = sys.getrefcount(probe)
+    for fail_after in (50, len(texts) // 4, len(texts)):
+        caught = None
+        capi.set_nomemory(fail_after)
+        try:
+            tok.encode_batch(texts, num_threads=2)
+        except MemoryError as e:
+            caught = e
+        finally:
+            capi.remove_mem_hooks()
+        assert isinstance(caught, MemoryError), fail_after
+        del caught
+        assert sys.getrefcount(probe) == before
+        assert gc.isenabled()
+    assert tok.encode_batch(texts, num_threads=2) == want
 
 
 @pytest.mark.parametrize("method", ["encode_batch", "encode_batch_numpy"])

@@ -7,6 +7,7 @@
 //! thread counts the ids of the chunks it encodes, right after encoding each (`encode_list`);
 //! the list's item array is then filled by all the threads, GIL released (`fill_list_parallel`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 
@@ -162,6 +163,9 @@ impl PyTokenizer {
         // SAFETY: GIL held; `PyGC_Disable` / `PyGC_Enable` only switch the collector.
         let gc_was_on = unsafe { pyo3::ffi::PyGC_Disable() } == 1;
         let mut failed: Option<PyErr> = None;
+        // Set when building a list failed: the workers then stop at their next block instead of
+        // encoding the rest of the batch for nothing.
+        let abandoned = &AtomicBool::new(false);
         let outcome = std::thread::scope(|s| {
             let worker = s.spawn(move || {
                 t.encode_batch_blocks_with(
@@ -171,6 +175,9 @@ impl PyTokenizer {
                     threads,
                     || vec![0u32; vocab],
                     |counts, _, range, ids, ends| {
+                        if abandoned.load(Ordering::Relaxed) {
+                            return Err(crate::error::Error::invalid("abandoned"));
+                        }
                         count_ids(counts, ids)?;
                         // (the receiver outlives the worker: a send cannot fail)
                         let _ = tx.send((range, std::mem::take(ids), ends));
@@ -188,7 +195,7 @@ impl PyTokenizer {
                     break;
                 };
                 if failed.is_some() {
-                    continue; // (drain: the workers finish on their own)
+                    continue; // (drain: the workers stop at their next block)
                 }
                 let mut start = 0;
                 for (i, &end) in range.zip(&ends) {
@@ -204,6 +211,7 @@ impl PyTokenizer {
                         let inner = pyo3::ffi::PyList_New(part.len() as isize);
                         if inner.is_null() {
                             failed = Some(PyErr::fetch(py));
+                            abandoned.store(true, Ordering::Relaxed);
                             break;
                         }
                         let items = (*inner.cast::<ListHead>()).ob_item;
