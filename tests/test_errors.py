@@ -6,6 +6,7 @@ import gc
 import itertools
 import os
 import sys
+import threading
 
 import pytest
 import reference_bpe as ref
@@ -162,6 +163,41 @@ def test_batch_takes_no_reference_to_its_texts(tok):
         _batch_results(tok, make, 2)
     assert [sys.getrefcount(t) for t in texts] == before
     assert texts == [f"text number {i} " * 3 for i in range(2000)]
+
+
+@pytest.mark.parametrize("method", ["encode_batch", "encode_batch_numpy"])
+def test_batch_list_changed_while_encoding(tok, method):
+    """The encoders read a list's strs once and hold them: another thread replacing the list's
+    items meanwhile (GIL released) frees nothing the encoding reads. The replacements are new
+    str objects with the same text (so the result cannot depend on when the thread runs), and
+    the old ones' memory is reused by them: reading a freed str would read another text."""
+    base = paragraphs(all_fixtures_text()) * 8
+    want = tok.encode_batch(tuple(base), num_threads=2)
+
+    def fresh(t: str) -> str:
+        return "".join([t[:1], t[1:]])  # a new object, referenced by the list alone
+
+    encode = getattr(tok, method)
+    for _ in range(3):
+        texts = [fresh(t) for t in base]
+        stop = threading.Event()
+
+        def churn(texts=texts, stop=stop):
+            while not stop.is_set():
+                for i in range(0, len(texts), 3):
+                    texts[i] = fresh(base[i])  # drops the list's (only) reference to the old str
+
+        t = threading.Thread(target=churn)
+        t.start()
+        try:
+            got = encode(texts, num_threads=2)
+        finally:
+            stop.set()
+            t.join()
+        if method == "encode_batch_numpy":
+            ids, offsets = got
+            got = [ids[a:b].tolist() for a, b in itertools.pairwise(offsets)]
+        assert got == want
 
 
 def test_large_batch_lists_when_python_runs_out_of_memory(tok):

@@ -12,7 +12,7 @@ Train byte-level BPE tokenizers on files or iterators, encode and decode, and sa
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
@@ -253,7 +253,7 @@ class Tokenizer:
     ) -> list[list[int]]:
         """Encode many texts in parallel (GIL released; ``num_threads`` None = all cores)."""
         allowed, disallowed = self._special_sets(allowed_special, disallowed_special)
-        return self._core.encode_batch(_str_tuple(texts), allowed, disallowed, num_threads)
+        return self._core.encode_batch(_texts(texts), allowed, disallowed, num_threads)
 
     def encode_batch_numpy(
         self,
@@ -270,7 +270,7 @@ class Tokenizer:
 
         allowed, disallowed = self._special_sets(allowed_special, disallowed_special)
         ids, offsets = self._core.encode_batch_flat(
-            _str_tuple(texts), allowed, disallowed, num_threads
+            _texts(texts), allowed, disallowed, num_threads
         )
         return np.frombuffer(ids, dtype=np.uint32), np.frombuffer(offsets, dtype=np.int64)
 
@@ -372,12 +372,13 @@ def _str_list(texts: Iterable[str]) -> list[str]:
     return list(texts)
 
 
-def _str_tuple(texts: Iterable[str]) -> tuple[str, ...]:
-    """The texts as a tuple (the same object if they are one): the native batch encoders borrow
-    a tuple's strs without a reference per text, since its items cannot change meanwhile."""
+def _texts(texts: Iterable[str]) -> Sequence[str]:
+    """The texts as a list or tuple (as given if they are one): the native batch encoders read
+    them once, holding a reference to each str of a list (its items may change meanwhile) and
+    borrowing a tuple's strs as they are."""
     if isinstance(texts, (str, bytes)):
         raise TypeError("texts must be an iterable of str, not a single str/bytes")
-    return tuple(texts)
+    return texts if isinstance(texts, (list, tuple)) else list(texts)
 
 
 def _id_list(ids: Iterable[int]) -> list[int]:

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PySequence, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple};
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 
@@ -24,6 +24,7 @@ mod dynamic;
 mod ids;
 mod mixture;
 mod supertoken;
+mod texts;
 
 fn parse_rule(name: &str) -> PyResult<MergeRule> {
     match name {
@@ -183,8 +184,8 @@ impl PyTokenizer {
             .map_err(to_py)
     }
 
-    /// Encode many texts in parallel (GIL released). The texts (a tuple of str, or a sequence
-    /// made into one) are borrowed as the strs' UTF-8 (see [`batch_strs`]), not copied.
+    /// Encode many texts in parallel (GIL released). The texts (a list, tuple or other sequence
+    /// of str) are borrowed as the strs' UTF-8 (see [`texts::BatchTexts`]), not copied.
     #[pyo3(signature = (texts, allowed=Vec::new(), disallowed=Vec::new(), num_threads=None))]
     fn encode_batch<'py>(
         &self,
@@ -194,8 +195,8 @@ impl PyTokenizer {
         disallowed: Vec<String>,
         num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let tuple = texts_tuple(texts)?;
-        let texts = batch_strs(&tuple)?;
+        let batch = texts::BatchTexts::new(texts)?;
+        let texts = batch.strs();
         let t = &self.inner;
         let n = threads(num_threads);
         let (allowed, disallowed) = (set(&allowed), set(&disallowed));
@@ -232,8 +233,8 @@ impl PyTokenizer {
         disallowed: Vec<String>,
         num_threads: Option<usize>,
     ) -> PyResult<(Bound<'py, PyByteArray>, Bound<'py, PyByteArray>)> {
-        let tuple = texts_tuple(texts)?;
-        let texts = batch_strs(&tuple)?;
+        let batch = texts::BatchTexts::new(texts)?;
+        let texts = batch.strs();
         let t = &self.inner;
         let n = threads(num_threads);
         let (allowed, disallowed) = (set(&allowed), set(&disallowed));
@@ -650,90 +651,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     supertoken::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
-}
-
-/// The texts of a batch as a tuple: `texts` itself if it is one, else a tuple made from the
-/// sequence (one reference per item, as a list copy would take). A tuple, because its items
-/// cannot change while it is alive, so [`batch_strs`] can borrow them with no reference per
-/// text: for a batch of 100k paragraphs, taking and dropping a `PyBackedStr` per text was ~4 ms
-/// on the calling thread, serial, outside the encoding.
-fn texts_tuple<'py>(texts: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
-    if let Ok(t) = texts.cast::<PyTuple>() {
-        return Ok(t.clone());
-    }
-    if texts.is_instance_of::<PyString>() {
-        return Err(pyo3::exceptions::PyTypeError::new_err(
-            "texts must be a sequence of str, not a single str",
-        ));
-    }
-    texts
-        .cast::<PySequence>()
-        .map_err(|_| {
-            pyo3::exceptions::PyTypeError::new_err(format!(
-                "texts must be a sequence of str, not {}",
-                type_name(texts)
-            ))
-        })?
-        .to_tuple()
-}
-
-/// How far ahead [`batch_strs`] prefetches.
-const PREFETCH_AHEAD: usize = 16;
-
-/// The UTF-8 of every str of `tuple`, borrowed for as long as the tuple is: a text that is not
-/// a str raises TypeError naming its index, one that cannot be UTF-8 (a lone surrogate)
-/// UnicodeEncodeError.
-fn batch_strs<'a>(tuple: &'a Bound<'_, PyTuple>) -> PyResult<Vec<&'a str>> {
-    let n = tuple.len();
-    let mut out = Vec::with_capacity(n);
-    for (i, item) in tuple.iter_borrowed().enumerate() {
-        // The str 16 texts ahead is fetched into the cache meanwhile: a batch's strs are spread
-        // over the heap with their text, and each one's header is a cache (and often TLB) miss.
-        // Measured on en.txt's 99.7k paragraphs: 1.6-2.5 ms for this loop instead of 2.6-5.2.
-        #[cfg(target_arch = "x86_64")]
-        if let Some(ahead) = (i + PREFETCH_AHEAD < n)
-            .then(|| tuple.get_borrowed_item(i + PREFETCH_AHEAD).ok())
-            .flatten()
-        {
-            // SAFETY: a prefetch only hints the cache: it reads nothing the program can see
-            // and cannot fault, whatever the address (here a live object's).
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    ahead.as_ptr().cast(),
-                )
-            };
-        }
-        let s = item.cast::<PyString>().map_err(|_| {
-            pyo3::exceptions::PyTypeError::new_err(format!(
-                "texts[{i}] is {}, not str",
-                type_name(&item)
-            ))
-        })?;
-        let mut size: pyo3::ffi::Py_ssize_t = 0;
-        // SAFETY: `s` is a str (checked above) and the GIL is held (`tuple` is bound to it).
-        let data = unsafe { pyo3::ffi::PyUnicode_AsUTF8AndSize(s.as_ptr(), &mut size) };
-        if data.is_null() {
-            return Err(PyErr::fetch(tuple.py()));
-        }
-        // SAFETY: `PyUnicode_AsUTF8AndSize` returned the str's UTF-8 (valid UTF-8, `size` bytes
-        // at `data`), a buffer the str owns and keeps until it is deallocated (strs are
-        // immutable; the buffer is the str's own data or its cached UTF-8 form, never replaced
-        // once made). The str cannot be deallocated while `'a` lasts: the tuple, borrowed for
-        // `'a`, holds a reference to it, and a tuple's items cannot be replaced once other
-        // code can see it. So the slice is valid and unchanged for `'a`, with or without the
-        // GIL held.
-        out.push(unsafe {
-            std::str::from_utf8_unchecked(std::slice::from_raw_parts(data.cast(), size as usize))
-        });
-    }
-    Ok(out)
-}
-
-/// The name of `obj`'s type, for error messages.
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type()
-        .name()
-        .map_or_else(|_| "an object".to_string(), |n| n.to_string())
 }
 
 /// The ids of each text of `encode_batch_blocks`'s blocks, in order.
