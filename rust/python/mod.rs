@@ -667,10 +667,10 @@ fn block_texts(blocks: &[(Vec<u32>, Vec<usize>)]) -> Vec<&[u32]> {
 }
 
 /// A new bytearray holding the ids of `runs`, one after the other, as native-endian bytes,
-/// copied on `threads` threads (each run to its own place) with the GIL
-/// released. The bytearray is made without zero-filling it first (`PyByteArray::new_with`
-/// zeroes it: a serial pass over 4 bytes per id, ~0.8 ms for 20 MB of English): every byte is
-/// written by the copy before Python can see the object.
+/// copied on `threads` threads (each run to its own place) with the GIL released. The bytearray
+/// is made without zero-filling it first (`PyByteArray::new_with` zeroes it: a serial pass over
+/// 4 bytes per id, ~0.8 ms for 20 MB of English): every byte is written by the copy before
+/// Python can see the object.
 fn ids_bytearray<'py>(
     py: Python<'py>,
     runs: &[Vec<u32>],

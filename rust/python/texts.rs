@@ -8,8 +8,9 @@
 //! Why not `Vec<PyBackedStr>` (before session 11): pyo3 extracts it through the iterator
 //! protocol, and each text's reference was taken and given back in separate serial passes over
 //! 100k str objects spread over the heap (each header a cache miss): ~4 ms of a 2-thread
-//! `encode_batch_numpy` of en.txt's paragraphs (~45 ms), with both cores but one idle. Here each
-//! pass prefetches the strs ahead of it.
+//! `encode_batch_numpy` of en.txt's paragraphs (~48 ms), during which one of the two cores was
+//! idle. Here one pass reads each str (and takes a list's references), prefetching the strs ahead
+//! of it, and one gives a list's references back.
 
 use pyo3::ffi;
 use pyo3::prelude::*;
