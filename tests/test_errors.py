@@ -156,6 +156,20 @@ def test_batch_accepts_any_iterable_of_str(tok, threads):
         assert lists == want and flat == want
 
 
+def test_batch_iterates_sequence_subclasses(tok):
+    """A list or tuple subclass is read the way Python iterates it (its own ``__iter__``)."""
+
+    class Upper(list):
+        def __iter__(self):
+            return (t.upper() for t in list.__iter__(self))
+
+    texts = Upper(["abc", "de"])
+    want = [tok.encode("ABC"), tok.encode("DE")]
+    assert tok.encode_batch(texts) == want
+    ids, offsets = tok.encode_batch_numpy(texts)
+    assert [ids[a:b].tolist() for a, b in itertools.pairwise(offsets)] == want
+
+
 def test_batch_takes_no_reference_to_its_texts(tok):
     texts = [f"text number {i} " * 3 for i in range(2000)]
     before = [sys.getrefcount(t) for t in texts]

@@ -373,12 +373,15 @@ def _str_list(texts: Iterable[str]) -> list[str]:
 
 
 def _texts(texts: Iterable[str]) -> Sequence[str]:
-    """The texts as a list or tuple (as given if they are one): the native batch encoders read
-    them once, holding a reference to each str of a list (its items may change meanwhile) and
-    borrowing a tuple's strs as they are."""
+    """The texts as a list or tuple (as given if they are exactly one; anything else, subclasses
+    included, is iterated into a list): the native batch encoders read them once, holding a
+    reference to each str of a list (its items may change meanwhile) and borrowing a tuple's
+    strs as they are."""
     if isinstance(texts, (str, bytes)):
         raise TypeError("texts must be an iterable of str, not a single str/bytes")
-    return texts if isinstance(texts, (list, tuple)) else list(texts)
+    if type(texts) is list or type(texts) is tuple:
+        return texts
+    return list(texts)
 
 
 def _id_list(ids: Iterable[int]) -> list[int]:
