@@ -377,11 +377,9 @@ def _texts(texts: Iterable[str]) -> Sequence[str]:
     included, is iterated into a list): the native batch encoders read them once, holding a
     reference to each str of a list (its items may change meanwhile) and borrowing a tuple's
     strs as they are."""
-    if isinstance(texts, (str, bytes)):
-        raise TypeError("texts must be an iterable of str, not a single str/bytes")
     if type(texts) is list or type(texts) is tuple:
         return texts
-    return list(texts)
+    return _str_list(texts)
 
 
 def _id_list(ids: Iterable[int]) -> list[int]:
