@@ -371,33 +371,38 @@ impl Tokenizer {
         each: impl Fn(&mut S, usize, std::ops::Range<usize>, &mut Vec<TokenId>, Vec<usize>) -> Result<()>
             + Sync,
     ) -> Result<Vec<S>> {
-        let mut starts = vec![0];
-        let mut bytes = 0;
-        for (i, t) in texts.iter().enumerate() {
-            bytes += t.as_ref().len() + 16;
-            if bytes >= BLOCK_BYTES {
-                starts.push(i + 1);
-                bytes = 0;
-            }
-        }
-        if starts.last() != Some(&texts.len()) {
-            starts.push(texts.len());
-        }
+        let starts = block_starts(texts);
         self.claim_in_order(starts.len() - 1, threads, init, |state, sink, ids, b| {
             let range = starts[b]..starts[b + 1];
-            let size: usize = texts[range.clone()].iter().map(|t| t.as_ref().len()).sum();
-            ids.reserve(size / 3);
-            let mut ends = Vec::with_capacity(range.len());
-            for i in range.clone() {
-                let text = texts[i].as_ref();
-                self.check_disallowed(text, disallowed)
-                    .and_then(|()| self.encode_with_specials_into(sink, text, allowed, ids))
-                    .map_err(|e| (i, e))?;
-                ends.push(ids.len());
-            }
+            let ends = self.encode_block(sink, texts, range.clone(), allowed, disallowed, ids)?;
             let last = range.end.saturating_sub(1);
             each(state, b, range, ids, ends).map_err(|e| (last, e))
         })
+    }
+
+    /// Block `range` of a batch (see [`block_starts`]): `encode(text, allowed, disallowed, 1)`
+    /// of each of its texts, appended to `ids` in order, through `sink`; returns where each
+    /// text's ids end in `ids`, or the first error with its text's index.
+    pub fn encode_block<T: AsRef<str>>(
+        &self,
+        sink: &mut PieceSink<'_>,
+        texts: &[T],
+        range: std::ops::Range<usize>,
+        allowed: &FxHashSet<&str>,
+        disallowed: &FxHashSet<&str>,
+        ids: &mut Vec<TokenId>,
+    ) -> std::result::Result<Vec<usize>, (usize, Error)> {
+        let size: usize = texts[range.clone()].iter().map(|t| t.as_ref().len()).sum();
+        ids.reserve(size / 3);
+        let mut ends = Vec::with_capacity(range.len());
+        for i in range {
+            let text = texts[i].as_ref();
+            self.check_disallowed(text, disallowed)
+                .and_then(|()| self.encode_with_specials_into(sink, text, allowed, ids))
+                .map_err(|e| (i, e))?;
+            ends.push(ids.len());
+        }
+        Ok(ends)
     }
 
     /// Items `0..n`, claimed in order by `threads` workers (this thread alone for 1), each with
@@ -652,6 +657,25 @@ const PARALLEL_MIN_BYTES: usize = 1 << 20;
 /// text for its own costs): a few hundred blocks for 20 MB of paragraphs, so the last block
 /// to finish leaves the other threads idle for little, and a block's ids stay in the L2 cache.
 const BLOCK_BYTES: usize = 64 << 10;
+
+/// Where the blocks of a batch start: block b is texts `starts[b]..starts[b + 1]`, about
+/// [`BLOCK_BYTES`] of text (counting 16 bytes per text for its own costs); the last entry is
+/// `texts.len()` (one empty block for an empty batch).
+pub fn block_starts<T: AsRef<str>>(texts: &[T]) -> Vec<usize> {
+    let mut starts = vec![0];
+    let mut bytes = 0;
+    for (i, t) in texts.iter().enumerate() {
+        bytes += t.as_ref().len() + 16;
+        if bytes >= BLOCK_BYTES {
+            starts.push(i + 1);
+            bytes = 0;
+        }
+    }
+    if starts.last() != Some(&texts.len()) {
+        starts.push(texts.len());
+    }
+    starts
+}
 
 /// A result whose error carries its position (an item or text index), to pick the first.
 type PosResult = std::result::Result<(), (usize, Error)>;

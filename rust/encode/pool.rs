@@ -15,31 +15,44 @@ const MAX_THREADS: usize = 256;
 
 /// Run `f` on a pool of `threads` workers (the global rayon pool when the count matches it).
 pub fn install<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> Result<R> {
+    Ok(match kept(threads)? {
+        None => f(),
+        Some(pool) => pool.install(f),
+    })
+}
+
+/// Run `f` on this thread with a scope whose spawned jobs run on the pool of `threads` workers
+/// (the global rayon pool when the count matches it); returns once `f` and every job it
+/// spawned have returned. For work shared between the pool and the calling thread, which
+/// keeps doing what only it can (e.g. build Python objects) between its own jobs.
+pub fn in_place_scope<'s, R>(threads: usize, f: impl FnOnce(&rayon::Scope<'s>) -> R) -> Result<R> {
+    Ok(match kept(threads)? {
+        None => rayon::in_place_scope(f),
+        Some(pool) => pool.in_place_scope(f),
+    })
+}
+
+/// The kept pool of `threads` workers, made on first use; `None` for the global pool (when
+/// the count matches it).
+fn kept(threads: usize) -> Result<Option<Arc<rayon::ThreadPool>>> {
     let threads = threads.clamp(1, MAX_THREADS);
     if threads == rayon::current_num_threads() {
-        return Ok(f());
+        return Ok(None);
     }
     static POOLS: OnceLock<Mutex<FxHashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
-    let pool = {
-        let mut pools = POOLS
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match pools.get(&threads) {
-            Some(p) => p.clone(),
-            None => {
-                let p = Arc::new(
-                    rayon::ThreadPoolBuilder::new()
-                        .num_threads(threads)
-                        .build()
-                        .map_err(|e| {
-                            Error::invalid(format!("cannot start {threads} threads: {e}"))
-                        })?,
-                );
-                pools.insert(threads, p.clone());
-                p
-            }
-        }
-    };
-    Ok(pool.install(f))
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(p) = pools.get(&threads) {
+        return Ok(Some(p.clone()));
+    }
+    let p = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| Error::invalid(format!("cannot start {threads} threads: {e}")))?,
+    );
+    pools.insert(threads, p.clone());
+    Ok(Some(p))
 }
