@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from itertools import pairwise
 from pathlib import Path
@@ -16,6 +17,23 @@ SHARED_CORPUS = REPO.parent / "shared" / "corpus"
 FIXTURES = ("en_kjv", "code_python", "code_rust", "zh", "ja", "ties")
 PATTERNS = ("gpt2", "cl100k", "o200k")
 EOT = "<|endoftext|>"
+
+
+def released(occurrences: int) -> int:
+    """How much a shared int's reference count drops when a bytepair list holding it
+    ``occurrences`` times is freed. bytepair's lists are built from one int object per id,
+    shared by the whole process and never freed: up to Python 3.11 each holds a reserve of
+    2**62 references its list slots take over (so building a list leaves the count alone and
+    freeing it gives one back per slot); from 3.12 on they are immortal (the count never
+    moves)."""
+    return 0 if sys.version_info >= (3, 12) else occurrences
+
+
+def has_reserve(obj: object) -> bool:
+    """Whether ``obj`` is one of the shared ints: a reserve of references, or immortal."""
+    if sys.version_info >= (3, 12):
+        return sys.getrefcount(obj) >= 1 << 30
+    return sys.getrefcount(obj) > 1 << 61
 
 
 def fixture_path(name: str) -> Path:

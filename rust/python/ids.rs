@@ -1,23 +1,31 @@
 //! Token ids -> Python lists, the largest cost of `encode` after the encoder itself.
 //!
-//! Every list is built from one shared int object per id (`PyTokenizer::ints`, made on first use)
-//! instead of a new int per token (~27 ns each, 6.8 ms per MB of English on cl100k). The
-//! references are counted per distinct id from a histogram (see `add_refs`), so the int objects
-//! are touched once each instead of once per token. With several threads on one large text each
-//! thread counts the ids of the chunks it encodes, right after encoding each (`encode_list`);
-//! the list's item array is then filled by all the threads, GIL released (`fill_list_parallel`).
+//! Every list is built from one shared int object per id ([`shared_ints`]) instead of a new int
+//! per token (~27 ns each, 6.8 ms per MB of English on cl100k). The shared ints are made once
+//! per process and hold a reserve of references that can never run out (see [`Reserve`]), so
+//! a list's slot takes one of those over: building a list is writing pointers, with no
+//! reference count touched per token or per id, and any thread can do it, GIL released. A
+//! large text's list is written by all the threads at once (`fill_list_parallel`); a large
+//! batch's lists are built by the calling thread between the blocks it encodes itself
+//! (`encode_batch_lists`).
+//!
+//! Where the interpreter's object or list layout is not the one this relies on (checked once
+//! per process, [`Reserve::of`] and `list_layout_known`), lists are built the usual way, a new
+//! int per token.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 
-use pyo3::exceptions::{PyMemoryError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 
 use super::{to_py, PyTokenizer};
+use crate::error::Error;
 
 /// Texts from this size are encoded by `encode_list` when threads > 1.
 pub(super) const CHUNKED_MIN_BYTES: usize = 1 << 20;
@@ -27,14 +35,187 @@ pub(super) const CHUNKED_MIN_BYTES: usize = 1 << 20;
 /// `PyList_New`, whose small arrays come from Python's allocator.
 const LARGE_LIST: usize = 1 << 14;
 
-impl PyTokenizer {
-    /// One Python int per id of the vocabulary, made on first use.
-    fn ints(&self, py: Python<'_>) -> &[Py<PyAny>] {
-        self.ints.get_or_init(|| {
-            (0..self.inner.vocab().size() as u32)
-                .map(|i| new_int(py, i))
-                .collect()
+/// One of the shared int objects: never freed (it holds a reserve of references, [`Reserve`])
+/// and immutable, as every int is.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+struct Int(NonNull<pyo3::ffi::PyObject>);
+
+// SAFETY: an `Int` is only copied around and written into list slots (no thread but one
+// holding the GIL dereferences it); the object it points at lives as long as the process.
+unsafe impl Send for Int {}
+unsafe impl Sync for Int {}
+
+impl Int {
+    fn ptr(self) -> *mut pyo3::ffi::PyObject {
+        self.0.as_ptr()
+    }
+}
+
+/// The shared int objects for ids `0..size` (at least), one per id for the whole process;
+/// `None` where the interpreter's layouts are not known (then lists are built the usual way).
+///
+/// Made on first use, grown when a larger vocabulary comes: the table is replaced by a larger
+/// one holding the same objects plus the new ones, and the old one is left in place (a few
+/// hundred KB at most, once per larger vocabulary), because lists being built on other
+/// threads may still read it. It lives as long as the process: ~40 bytes per id of the largest
+/// vocabulary used (8 MB for o200k's 200k ids).
+fn shared_ints(py: Python<'_>, size: usize) -> PyResult<Option<&'static [Int]>> {
+    static TABLE: Mutex<&'static [Int]> = Mutex::new(&[]);
+    let Some(reserve) = Reserve::of(py) else {
+        return Ok(None);
+    };
+    if !list_layout_known(py) {
+        return Ok(None);
+    }
+    // (the GIL is held: nobody else is in here, and nothing below runs Python code)
+    let mut table = TABLE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if table.len() < size {
+        let Ok(top) = u32::try_from(size) else {
+            return Err(PyValueError::new_err(format!(
+                "vocabulary of {size} ids too large"
+            )));
+        };
+        // (made first and given their reserve after: on a failure midway they are freed)
+        let new: Vec<Py<PyAny>> = (table.len() as u32..top)
+            .map(|i| Ok(i.into_pyobject(py)?.into_any().unbind()))
+            .collect::<PyResult<_>>()?;
+        let mut grown = Vec::with_capacity(size);
+        grown.extend_from_slice(&table);
+        for o in new {
+            // (the reference `into_ptr` lets go of is the table's now, never given back)
+            // (`into_ptr` of a live object is never NULL)
+            let Some(o) = NonNull::new(o.into_ptr()) else {
+                return Err(PyRuntimeError::new_err("internal error: a NULL int"));
+            };
+            // SAFETY: GIL held; `o` is a live int, `reserve` is what `Reserve::of` decided.
+            unsafe { reserve.apply(o.as_ptr()) };
+            grown.push(Int(o));
+        }
+        *table = Vec::leak(grown);
+    }
+    Ok(Some(*table))
+}
+
+/// How a shared int is given a reserve of references that never runs out, so that a list slot
+/// can take one over without touching the object, and no object of the table is ever freed.
+///
+/// Why: counting the references of every id of a list (a histogram per thread, then one add
+/// per distinct id) was a pass over the ids and a 400-800 KB table per thread, cache-polluting
+/// the encoder it ran beside; without it a large batch on 2 threads took 1.25x less time
+/// (bench/README.md, session 12).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Reserve {
+    /// CPython 3.10-3.11: the count is the whole first word (a `Py_ssize_t`); 2^62 is added to
+    /// it. At a billion list slots freed per second it would run out in 146 years.
+    Add,
+    /// CPython 3.12-3.14: the count is the low 32 bits of the first word, and an object whose
+    /// count is negative as an `i32` is immortal (`Py_INCREF` / `Py_DECREF` leave it alone,
+    /// PEP 683); the count is set to the value the interpreter gives its own immortal objects
+    /// (2^32 - 1 in 3.12-3.13, 3 * 2^30 in 3.14).
+    Immortal(u32),
+}
+
+impl Reserve {
+    /// The way of this interpreter, decided once per process: a 64-bit little-endian CPython
+    /// 3.10-3.14 (the versions whose list layout `list_layout_known` also admits), where a
+    /// fresh int, given the reserve, then one `Py_IncRef` and one `Py_DecRef`, reads back as
+    /// expected; `None` otherwise.
+    fn of(py: Python<'_>) -> Option<Reserve> {
+        static KIND: OnceLock<Option<Reserve>> = OnceLock::new();
+        *KIND.get_or_init(|| {
+            if !cfg!(all(target_endian = "little", target_pointer_width = "64"))
+                || !list_layout_known(py)
+            {
+                return None;
+            }
+            let v = py.version_info();
+            let kind = match (v.major, v.minor) {
+                (3, ..=11) => Reserve::Add,
+                (3, 12..=13) => Reserve::Immortal(u32::MAX),
+                _ => Reserve::Immortal(3 << 30),
+            };
+            // (a large int is a new object of its own, never a cached small int)
+            let o = 3_000_000_019u64.into_pyobject(py).ok()?.into_any().unbind();
+            let p = o.as_ptr();
+            // SAFETY: GIL held; `o` is alive (we own a reference, which the balanced
+            // `Py_IncRef` / `Py_DecRef` below never take away, whatever the layout); the first
+            // 8 bytes of any object are its count (and, from 3.14, flags) and readable. At the
+            // end the count is put back as it was found: nothing else has seen the object.
+            unsafe {
+                let word = p.cast::<i64>();
+                let before = word.read();
+                if !(1..1 << 20).contains(&before) {
+                    return None;
+                }
+                kind.apply(p);
+                let given = word.read();
+                pyo3::ffi::Py_IncRef(p);
+                let up = word.read();
+                pyo3::ffi::Py_DecRef(p);
+                let down = word.read();
+                word.write(before);
+                let ok = match kind {
+                    Reserve::Add => given == before + (1 << 62) && up == given + 1 && down == given,
+                    // (3.12-3.13 `Py_INCREF` adds 1 unless the count would wrap to 0; 3.14's
+                    // leaves an immortal count alone; `Py_DECREF` leaves it alone in both)
+                    Reserve::Immortal(_) => {
+                        (given as i32) < 0
+                            && given >> 32 == before >> 32
+                            && (up == given || up == given + 1)
+                            && down == up
+                    }
+                };
+                ok.then_some(kind)
+            }
         })
+    }
+
+    /// Give `o` its reserve (nothing for an object that already has one, or is immortal).
+    ///
+    /// # Safety
+    /// The GIL is held, `o` is a live object, and `self` is what [`Reserve::of`] decided.
+    unsafe fn apply(self, o: *mut pyo3::ffi::PyObject) {
+        // SAFETY (of the reads and writes): the caller's guarantees; the first word of an
+        // object is its count in the layout `self` stands for.
+        unsafe {
+            match self {
+                Reserve::Add => {
+                    let c = o.cast::<i64>();
+                    if c.read() < 1 << 61 {
+                        c.write(c.read() + (1 << 62));
+                    }
+                }
+                Reserve::Immortal(count) => {
+                    let c = o.cast::<u32>();
+                    if (c.read() as i32) >= 0 {
+                        c.write(count);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether every id of `ids` has a shared int (the encoder only emits ids of its vocabulary,
+/// which `shared_ints` covers; checked all the same, in a loop the compiler vectorizes).
+fn in_table(ids: &[u32], ints: &[Int]) -> bool {
+    ids.iter()
+        .copied()
+        .max()
+        .is_none_or(|m| (m as usize) < ints.len())
+}
+
+fn out_of_table() -> PyErr {
+    PyRuntimeError::new_err("internal error: a token id outside the vocabulary")
+}
+
+impl PyTokenizer {
+    /// The shared ints of this tokenizer's vocabulary (see [`shared_ints`]).
+    fn ints(&self, py: Python<'_>) -> PyResult<Option<&'static [Int]>> {
+        shared_ints(py, self.inner.vocab().size())
     }
 
     /// The ids as a Python list of the shared int objects.
@@ -52,80 +233,60 @@ impl PyTokenizer {
         py: Python<'py>,
         parts: &[&[u32]],
     ) -> PyResult<Bound<'py, PyList>> {
-        let ints = self.ints(py);
-        if !add_refs(py, ints, parts, &mut Vec::new()) {
-            // (never: the encoder emits ids of the vocabulary; kept safe all the same)
-            let ids = parts.iter().flat_map(|p| p.iter());
-            return PyList::new(py, ids.map(|&i| new_int(py, i)));
+        let Some(ints) = self.ints(py)? else {
+            return usual_list(py, parts);
+        };
+        if !parts.iter().all(|p| in_table(p, ints)) {
+            return Err(out_of_table());
         }
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        if len >= LARGE_LIST && list_layout_known(py) {
+        if len >= LARGE_LIST {
             return fill_list_parallel(py, ints, parts, 1);
         }
         fill_list(py, ints, parts)
     }
 
-    /// A list of lists, one per encoded text (`encode_batch`). The references are counted over
-    /// the whole batch at once: the lists of a batch of paragraphs are short, and counting per
-    /// list would fall back to one cache-missing increment per token.
+    /// A list of lists, one per encoded text (`encode_batch`).
     pub(super) fn id_lists<'py>(
         &self,
         py: Python<'py>,
         all: &[&[u32]],
     ) -> PyResult<Bound<'py, PyList>> {
-        let ints = self.ints(py);
-        if !add_refs(py, ints, all, &mut Vec::new()) {
+        let Some(ints) = self.ints(py)? else {
             let lists = all
                 .iter()
-                .map(|ids| self.id_list(py, ids))
+                .map(|ids| usual_list(py, &[ids]))
                 .collect::<PyResult<Vec<_>>>()?;
             return PyList::new(py, lists);
-        }
-        // Why the cyclic GC is paused: every new list counts as a container allocation, so a
-        // batch of 100k paragraphs ran dozens of collections, the older generations traversing
-        // every list made so far (a fifth of `encode_batch`'s time on en.txt's paragraphs).
-        // Lists of ints cannot form cycles; the GC resumes (if it was on) before returning.
-        // SAFETY: GIL held; `PyGC_Disable` / `PyGC_Enable` only switch the collector.
-        let gc_was_on = unsafe { pyo3::ffi::PyGC_Disable() } == 1;
-        let mut lists = Vec::with_capacity(all.len());
-        let mut failed = None;
-        for (k, ids) in all.iter().enumerate() {
-            match fill_list(py, ints, &[ids]) {
-                Ok(l) => lists.push(l),
-                Err(e) => {
-                    // `fill_list` gave back this list's references; give back the rest.
-                    all[k + 1..].iter().for_each(|ids| drop_refs(ints, ids));
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
-        let out = match failed {
-            None => PyList::new(py, lists),
-            Some(e) => Err(e),
         };
-        if gc_was_on {
-            // SAFETY: as above.
-            unsafe { pyo3::ffi::PyGC_Enable() };
+        if !all.iter().all(|p| in_table(p, ints)) {
+            return Err(out_of_table());
         }
-        out
+        let _paused = GcPause::new();
+        let lists = all
+            .iter()
+            .map(|ids| fill_list(py, ints, &[ids]))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, lists)
     }
 
-    /// `encode_batch` of a large batch on several threads as a list of lists, built while the
-    /// encoding goes on; `None` (nothing done) where the interpreter's list layout is not known.
+    /// `encode_batch` of a large batch as a list of lists, the encoding shared between
+    /// `threads - 1` pool workers and this thread, which also builds the lists; `None` (nothing
+    /// done) where the interpreter's layouts are not known.
     ///
-    /// The workers encode blocks of texts (`encode_batch_blocks_with`, GIL released), counting
-    /// the ids of each block in a histogram of their own, and send the blocks here; this thread
-    /// takes the GIL for each block that arrives and builds its texts' lists in the outer list
-    /// (GC paused, as in `id_lists`). The lists' items take their references at the end, once
-    /// per distinct id from the summed histograms; until then nothing else can see them. On an
-    /// error the lists built so far are emptied before they are dropped (their items own
-    /// nothing yet).
+    /// Everyone claims blocks of texts in order (`block_starts`, `encode_block`). The workers
+    /// send theirs here. This thread, GIL held, builds the lists of every block that has
+    /// arrived, in the outer list (GC paused: lists of ints cannot form cycles), then claims a
+    /// block itself and encodes it GIL released, then builds that block's lists (its ids still
+    /// in cache); once no block is left it builds what still arrives. On the first error
+    /// everyone stops claiming blocks, and the error of the lowest text (or a failed list) is
+    /// raised.
     ///
-    /// Why: building 100k lists needs the GIL, so it cannot run on the workers; after the
-    /// encoding (as `id_lists` does) it was a serial ~25 ms on en.txt's paragraphs, against
-    /// ~70 ms for the encoding on 2 threads. Here it overlaps the encoding. (`total`: the
-    /// texts' bytes in all.)
+    /// Why this thread encodes too: building en.txt's 100k lists is ~20 ms of GIL-held work.
+    /// Done by a third thread while 2 workers encoded on 2 cores (before, session 11), it was
+    /// time-sliced with them: every block that arrived woke it, preempting a worker, and the
+    /// building took ~40 ms of CPU. Now the call takes 1.09x less time; without the per-block
+    /// reference counting it needed then, 1.25x less (bench/README.md, session 12).
     pub(super) fn encode_batch_lists<'py, T: AsRef<str> + Sync>(
         &self,
         py: Python<'py>,
@@ -133,147 +294,175 @@ impl PyTokenizer {
         allowed: &FxHashSet<&str>,
         disallowed: &FxHashSet<&str>,
         threads: usize,
-        total: usize,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
         let Ok(n) = isize::try_from(texts.len()) else {
             return Ok(None);
         };
-        // (the histograms count in u32: fewer ids than bytes)
-        if !list_layout_known(py) || u32::try_from(total).is_err() {
+        let Some(ints) = self.ints(py)? else {
             return Ok(None);
-        }
+        };
         let t = &*self.inner;
-        let ints = self.ints(py);
-        let vocab = ints.len();
         // SAFETY: GIL held. A new list of `n` NULL slots, or NULL with an exception set.
         let outer = unsafe { pyo3::ffi::PyList_New(n) };
         if outer.is_null() {
             return Err(PyErr::fetch(py));
         }
         // SAFETY: a new reference we own; dropping it releases the list (and, through
-        // `list_dealloc`, the inner lists in its non-NULL slots).
+        // `list_dealloc`, the inner lists in its non-NULL slots, which give their items'
+        // references back to the shared ints' reserve).
         let outer: Bound<'py, PyList> =
             unsafe { Bound::from_owned_ptr(py, outer).cast_into_unchecked() };
-        // SAFETY: GIL held; `list_layout_known` holds (checked above).
+        // SAFETY: GIL held; `list_layout_known` holds (`shared_ints` checked it).
         let slots = unsafe { (*outer.as_ptr().cast::<ListHead>()).ob_item };
-        type Block = (std::ops::Range<usize>, Vec<u32>, Vec<usize>);
-        let (tx, rx) = mpsc::channel::<Block>();
+        let starts = &crate::tokenizer::block_starts(texts);
+        let blocks = starts.len() - 1;
+        let next = &AtomicUsize::new(0);
+        // Set on the first error anywhere: nobody claims another block.
+        let stop = &AtomicBool::new(false);
+        /// An encoded block (its texts, their ids concatenated, where each text's ids end), or
+        /// an error (with the index of its text).
+        type Encoded = Result<(std::ops::Range<usize>, Vec<usize>), (usize, Error)>;
+        // Claim and encode the next block through `sink` into `ids`; `None` when no block is
+        // left (or all stop).
+        let claim = move |sink: &mut crate::encode::PieceSink<'_>,
+                          ids: &mut Vec<u32>|
+              -> Option<Encoded> {
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            let b = next.fetch_add(1, Ordering::Relaxed);
+            if b >= blocks {
+                return None;
+            }
+            let range = starts[b]..starts[b + 1];
+            ids.clear();
+            let done = t
+                .encode_block(sink, texts, range.clone(), allowed, disallowed, ids)
+                .and_then(|ends| {
+                    if in_table(ids, ints) {
+                        Ok((range.clone(), ends))
+                    } else {
+                        let e = Error::invalid("internal error: a token id outside the vocabulary");
+                        Err((range.end.saturating_sub(1), e))
+                    }
+                });
+            if done.is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            Some(done)
+        };
+        /// What a worker sends: a block it encoded (its ids with it), or that it panicked.
+        enum Msg {
+            Block(Encoded, Vec<u32>),
+            Panicked,
+        }
+        let (tx, rx) = mpsc::channel::<Msg>();
         // (a Mutex makes the receiver shareable with the GIL-released closure below)
         let rx = Mutex::new(rx);
-        // SAFETY: GIL held; `PyGC_Disable` / `PyGC_Enable` only switch the collector.
-        let gc_was_on = unsafe { pyo3::ffi::PyGC_Disable() } == 1;
+        let worker = move |tx: mpsc::Sender<Msg>| {
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                t.encoder().with_sink(|sink| {
+                    let mut ids = Vec::new();
+                    while let Some(done) = claim(sink, &mut ids) {
+                        // (the receiver outlives the workers: a send cannot fail)
+                        let _ = tx.send(Msg::Block(done, std::mem::take(&mut ids)));
+                    }
+                })
+            }));
+            if run.is_err() {
+                stop.store(true, Ordering::Relaxed);
+                let _ = tx.send(Msg::Panicked);
+            }
+        };
+        // The first error in text order, a failed list, a panicked worker.
+        let mut first: Option<(usize, Error)> = None;
         let mut failed: Option<PyErr> = None;
-        // Set when building a list failed: the workers then stop at their next block instead of
-        // encoding the rest of the batch for nothing.
-        let abandoned = &AtomicBool::new(false);
-        let outcome = std::thread::scope(|s| {
-            let worker = s.spawn(move || {
-                t.encode_batch_blocks_with(
-                    texts,
-                    allowed,
-                    disallowed,
-                    threads,
-                    || vec![0u32; vocab],
-                    |counts, _, range, ids, ends| {
-                        if abandoned.load(Ordering::Relaxed) {
-                            return Err(crate::error::Error::invalid("abandoned"));
-                        }
-                        count_ids(counts, ids)?;
-                        // (the receiver outlives the worker: a send cannot fail)
-                        let _ = tx.send((range, std::mem::take(ids), ends));
-                        Ok(())
-                    },
-                )
+        let mut panicked = false;
+        // Take one block's outcome (GIL held): build its texts' lists, or note its error.
+        let mut take = |done: Encoded, ids: &[u32]| match done {
+            Ok((range, ends)) if failed.is_none() && first.is_none() => {
+                // SAFETY: GIL held; `slots` is `outer`'s array of `n` slots, and the texts of
+                // `range` are below `n` and in this block only, so each slot is written once.
+                // Every id is in `ints` (`in_table`, checked by `claim`).
+                if let Err(e) = unsafe { build_lists(py, ints, slots, range, ids, &ends) } {
+                    stop.store(true, Ordering::Relaxed);
+                    failed = Some(e);
+                }
+            }
+            Ok(_) => {}
+            Err((pos, e)) => {
+                if first.as_ref().is_none_or(|f| pos < f.0) {
+                    first = Some((pos, e));
+                }
+            }
+        };
+        let _paused = GcPause::new();
+        let helpers = threads.clamp(1, blocks.max(1)) - 1;
+        let scoped = crate::encode::pool::in_place_scope(threads, |s| {
+            for _ in 0..helpers {
+                let tx = tx.clone();
+                s.spawn(move |_| worker(tx));
+            }
+            drop(tx);
+            let mut on = |msg: Msg, take: &mut dyn FnMut(Encoded, &[u32])| match msg {
+                Msg::Block(done, ids) => take(done, &ids),
+                Msg::Panicked => panicked = true,
+            };
+            t.encoder().with_sink(|sink| {
+                let mut ids = Vec::new();
+                loop {
+                    // What the workers sent so far, then one more block of our own.
+                    loop {
+                        let msg = match rx.lock() {
+                            Ok(rx) => rx.try_recv().ok(),
+                            Err(poisoned) => poisoned.into_inner().try_recv().ok(),
+                        };
+                        let Some(msg) = msg else { break };
+                        on(msg, &mut take);
+                    }
+                    let Some(done) = py.detach(|| claim(sink, &mut ids)) else {
+                        break;
+                    };
+                    take(done, &ids);
+                }
             });
+            // The rest of the workers' blocks; `recv` fails once all have returned (their
+            // senders dropped).
             loop {
-                let next = py.detach(|| match rx.lock() {
+                let msg = py.detach(|| match rx.lock() {
                     Ok(rx) => rx.recv().ok(),
                     Err(poisoned) => poisoned.into_inner().recv().ok(),
                 });
-                // `recv` fails once the worker has returned (its sender is dropped).
-                let Some((range, ids, ends)) = next else {
-                    break;
-                };
-                if failed.is_some() {
-                    continue; // (drain: the workers stop at their next block)
-                }
-                let mut start = 0;
-                for (i, &end) in range.zip(&ends) {
-                    let part = &ids[start..end];
-                    start = end;
-                    // SAFETY: GIL held. `PyList_New(len)` gives a new list of `len` NULL slots
-                    // (or NULL with an exception set, checked). Its slots are written through
-                    // the layout `list_layout_known` established (what `PyList_SET_ITEM` does),
-                    // each with the object of an id below `vocab` (counted above, so in range),
-                    // kept alive by `ints`; the references are taken after the loop. The new
-                    // list's own reference goes to slot `i < n` of `outer`, written once.
-                    unsafe {
-                        let inner = pyo3::ffi::PyList_New(part.len() as isize);
-                        if inner.is_null() {
-                            failed = Some(PyErr::fetch(py));
-                            abandoned.store(true, Ordering::Relaxed);
-                            break;
-                        }
-                        let items = (*inner.cast::<ListHead>()).ob_item;
-                        for (j, &id) in part.iter().enumerate() {
-                            *items.add(j) = ints.get_unchecked(id as usize).as_ptr();
-                        }
-                        *slots.add(i) = inner;
-                    }
-                }
+                let Some(msg) = msg else { break };
+                on(msg, &mut take);
             }
-            worker.join()
         });
-        let mut result = match (outcome, failed) {
-            (_, Some(e)) => Err(e),
-            (Err(_), None) => Err(pyo3::exceptions::PyRuntimeError::new_err(
+        // (an error drops `outer` with the lists built so far: their items give their
+        // references back to the reserve, as any list's do)
+        match (scoped, failed, first) {
+            (Err(e), _, _) => Err(to_py(e)),
+            (_, Some(e), _) => Err(e),
+            _ if panicked => Err(PyRuntimeError::new_err(
                 "internal error: an encoding thread panicked",
             )),
-            (Ok(Err(e)), None) => Err(to_py(e)),
-            (Ok(Ok(counts)), None) => Ok(counts),
-        };
-        match &mut result {
-            Ok(counts) => take_counted_refs(py, ints, counts),
-            Err(_) => {
-                for i in 0..texts.len() {
-                    // SAFETY: GIL held; slot `i` of `outer` is NULL or an inner list built
-                    // above, whose items own no reference yet: with its size set to 0 its
-                    // dealloc releases none of them (only its array).
-                    unsafe {
-                        let inner = *slots.add(i);
-                        if !inner.is_null() {
-                            (*inner.cast::<ListHead>()).ob_size = 0;
-                        }
-                    }
-                }
-            }
+            (_, None, Some((_, e))) => Err(to_py(e)),
+            (Ok(()), None, None) => Ok(Some(outer)),
         }
-        if gc_was_on {
-            // SAFETY: as above.
-            unsafe { pyo3::ffi::PyGC_Enable() };
-        }
-        result.map(|_| Some(outer))
     }
 
     /// `encode(text, allowed, disallowed, threads)` of a large text as a Python list; `None`
-    /// (nothing done) where the interpreter's list layout is not known, and the caller builds the
+    /// (nothing done) where the interpreter's layouts are not known, and the caller builds the
     /// list the usual way.
     ///
     /// The text is encoded in chunks claimed in order by the threads (`encode_chunks_with`, GIL
-    /// released); each thread counts the ids of every chunk it encoded in a histogram of its
-    /// own, right after encoding it (in cache). Then the references are taken once per distinct
-    /// id from the summed histograms (GIL held, no pass over the ids), and the list's item array
-    /// is written by all the threads at once (`fill_list_parallel`).
+    /// released), then the list's item array is written by all the threads at once
+    /// (`fill_list_parallel`).
     ///
-    /// Why, against the calling thread counting each part while the workers encode (before):
-    /// with 2 threads the counting was a third thread on 2 cores, slowing the encoding, and the
-    /// parts' ids were counted after they had left the cache. Alternated with the old code in one
-    /// process (cl100k_base, 20 MB of English, 2 threads) the median call went from 51.2 to
-    /// 44.1 ms. Writing each chunk's slots as soon as its place was known (so no fill at the
-    /// end) measured only 49.2 ms: on the benchmark machine every fresh 2 MiB page of the array
-    /// faults in the middle of the encoding, and the kernel's zeroing of it evicts the
-    /// encoder's tables from the cache (the same 1-thread encode cut into 1 MiB chunks that way
-    /// was 10% slower).
+    /// Why not write each chunk's slots as soon as its place is known (so no fill at the
+    /// end): measured 49.2 ms against 44.1 (cl100k_base, 20 MB of English, 2 threads). On the
+    /// benchmark machine every fresh 2 MiB page of the array faults in the middle of the
+    /// encoding, and the kernel's zeroing of it evicts the encoder's tables from the cache (the
+    /// same 1-thread encode cut into 1 MiB chunks that way was 10% slower).
     pub(super) fn encode_list<'py>(
         &self,
         py: Python<'py>,
@@ -282,15 +471,12 @@ impl PyTokenizer {
         disallowed: &FxHashSet<&str>,
         threads: usize,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
-        // (the histograms count in u32: a text below 4 GiB has fewer ids than that)
-        if !list_layout_known(py) || u32::try_from(text.len()).is_err() {
+        let Some(ints) = self.ints(py)? else {
             return Ok(None);
-        }
+        };
         let t = &*self.inner;
-        let ints = self.ints(py);
-        let vocab = ints.len();
-        // Per thread: its histogram and the chunks it encoded, (index, ids).
-        type Mine = (Vec<u32>, Vec<(usize, Vec<u32>)>);
+        // Per thread: the chunks it encoded, (index, ids).
+        type Mine = Vec<(usize, Vec<u32>)>;
         let (_, mine) = py
             .detach(|| {
                 t.encode_chunks_with(
@@ -298,23 +484,92 @@ impl PyTokenizer {
                     allowed,
                     disallowed,
                     threads,
-                    || -> Mine { (vec![0; vocab], Vec::new()) },
-                    |(counts, chunks): &mut Mine, k, ids| {
-                        count_ids(counts, ids)?;
-                        chunks.push((k, std::mem::take(ids)));
+                    Mine::new,
+                    |mine: &mut Mine, k, ids| {
+                        if !in_table(ids, ints) {
+                            return Err(Error::invalid(
+                                "internal error: a token id outside the vocabulary",
+                            ));
+                        }
+                        mine.push((k, std::mem::take(ids)));
                         Ok(())
                     },
                 )
             })
             .map_err(to_py)?;
-        let (mut counts, chunks): (Vec<Vec<u32>>, Vec<_>) = mine.into_iter().unzip();
-        // One reference per occurrence, taken per distinct id (every id is in range: counted).
-        take_counted_refs(py, ints, &mut counts);
-        let mut chunks: Vec<(usize, Vec<u32>)> = chunks.into_iter().flatten().collect();
+        let mut chunks: Vec<(usize, Vec<u32>)> = mine.into_iter().flatten().collect();
         chunks.sort_unstable_by_key(|&(k, _)| k);
         let slices: Vec<&[u32]> = chunks.iter().map(|(_, ids)| ids.as_slice()).collect();
         fill_list_parallel(py, ints, &slices, threads).map(Some)
     }
+}
+
+/// Pauses Python's cyclic garbage collector while it lives (if it was on), for building many
+/// lists: each new list counts as a container allocation, so a batch of 100k paragraphs ran
+/// dozens of collections, the older generations traversing every list made so far (a fifth of
+/// `encode_batch`'s time on en.txt's paragraphs). Lists of ints cannot form cycles. Made and
+/// dropped with the GIL held.
+struct GcPause(bool);
+
+impl GcPause {
+    fn new() -> Self {
+        // SAFETY: GIL held (the caller's); `PyGC_Disable` only switches the collector.
+        Self(unsafe { pyo3::ffi::PyGC_Disable() } == 1)
+    }
+}
+
+impl Drop for GcPause {
+    fn drop(&mut self) {
+        if self.0 {
+            // SAFETY: as in `new` (dropped with the GIL held).
+            unsafe { pyo3::ffi::PyGC_Enable() };
+        }
+    }
+}
+
+/// Build the lists of the texts of `range` from their ids (`ids`, text i's ending at `ends`)
+/// into `slots`.
+///
+/// # Safety
+/// The GIL is held; `slots` is the item array of a list built through `ListHead`
+/// (`list_layout_known`) whose slots of `range` are NULL and written by nobody else; every id
+/// is below `ints.len()`.
+unsafe fn build_lists(
+    py: Python<'_>,
+    ints: &[Int],
+    slots: *mut *mut pyo3::ffi::PyObject,
+    range: std::ops::Range<usize>,
+    ids: &[u32],
+    ends: &[usize],
+) -> PyResult<()> {
+    let mut start = 0;
+    for (i, &end) in range.zip(ends) {
+        let part = &ids[start..end];
+        start = end;
+        // SAFETY: GIL held. `PyList_New(len)` gives a new list of `len` NULL slots (or NULL
+        // with an exception set, checked). Its slots are written through the layout (what
+        // `PyList_SET_ITEM` does), each with a shared int (the id is in range: the caller's
+        // promise), taking over one of its reserved references. The new list's own reference
+        // goes to slot `i`, NULL until now and ours alone (the caller's promise).
+        unsafe {
+            let inner = pyo3::ffi::PyList_New(part.len() as isize);
+            if inner.is_null() {
+                return Err(PyErr::fetch(py));
+            }
+            let items = (*inner.cast::<ListHead>()).ob_item;
+            for (j, &id) in part.iter().enumerate() {
+                *items.add(j) = ints.get_unchecked(id as usize).ptr();
+            }
+            *slots.add(i) = inner;
+        }
+    }
+    Ok(())
+}
+
+/// A new list of the ids of `parts`, a new int object per id: where the shared ints cannot be
+/// used (`shared_ints` is `None`).
+fn usual_list<'py>(py: Python<'py>, parts: &[&[u32]]) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, parts.iter().flat_map(|p| p.iter().copied()))
 }
 
 /// The layout of CPython's `PyListObject` in the interpreters this module supports (3.10 to 3.14,
@@ -333,7 +588,7 @@ struct ListHead {
 /// does; the limited API only has the `PyList_SetItem` call, whose checks and call cost ~1.5 ms
 /// per MB of English). Decided once per process: CPython 3.10-3.14, and a two-item list built
 /// with `PyList_SetItem` reads back through the layout as the same size and items. Otherwise
-/// (another interpreter or version) every item goes through `PyList_SetItem`.
+/// (another interpreter or version) lists are built the usual way (`usual_list`).
 fn list_layout_known(py: Python<'_>) -> bool {
     static KNOWN: OnceLock<bool> = OnceLock::new();
     *KNOWN.get_or_init(|| {
@@ -380,211 +635,31 @@ fn list_layout_known(py: Python<'_>) -> bool {
     })
 }
 
-/// Whether `incref_n` may raise a reference count by adding to it directly: a little-endian
-/// CPython whose object layout `list_layout_known` admitted (3.10 to 3.14, GIL builds), where a
-/// mortal object's reference count is the low 32 bits of its first word (all of it up to 3.11,
-/// `ob_refcnt_split[0]` in 3.12-3.13, `ob_refcnt` in 3.14; immortal objects have at least 2^30
-/// there in 3.12+), and `Py_IncRef` on a fresh int is seen to add exactly 1 there. Decided once
-/// per process; otherwise every reference is taken with `Py_IncRef`.
-fn refcount_layout_known(py: Python<'_>) -> bool {
-    static KNOWN: OnceLock<bool> = OnceLock::new();
-    *KNOWN.get_or_init(|| {
-        if !cfg!(target_endian = "little") || !list_layout_known(py) {
-            return false;
-        }
-        // (a large int is a new object of its own, never a cached small int)
-        let o = new_int(py, 3_000_000_019);
-        let p = o.as_ptr().cast::<u32>();
-        // SAFETY: GIL held; `o` is alive (we own a reference); the first 4 bytes of any object
-        // are in bounds and readable; `Py_IncRef` / `Py_DecRef` are balanced.
-        unsafe {
-            let before = p.read();
-            pyo3::ffi::Py_IncRef(o.as_ptr());
-            let after = p.read();
-            pyo3::ffi::Py_DecRef(o.as_ptr());
-            before < 1 << 20 && after == before + 1 && p.read() == before
-        }
-    })
-}
-
-/// Take `n` more references to `o`: when `direct` (see `refcount_layout_known`) and the count
-/// stays below 2^30 (mortal in every admitted version), by adding `n` to the count at once;
-/// otherwise with `Py_IncRef` (a no-op on an immortal object, so it stops after one call that
-/// changes nothing). One add instead of one call per token: for the histogram of a large text
-/// that is a few hundred thousand adds instead of millions of calls.
-///
-/// # Safety
-/// The GIL is held and `o` is a live object.
-unsafe fn incref_n(o: *mut pyo3::ffi::PyObject, n: u32, direct: bool) {
-    let p = o.cast::<u32>();
-    // SAFETY (of the reads and the write): the caller guarantees a live object under the GIL;
-    // its first 4 bytes are the low half of the reference count in the layouts `direct` admits.
-    unsafe {
-        if direct {
-            let cur = p.read();
-            if u64::from(cur) + u64::from(n) < 1 << 30 {
-                p.write(cur + n);
-                return;
-            }
-        }
-        for k in 0..n {
-            let before = if direct { Some(p.read()) } else { None };
-            pyo3::ffi::Py_IncRef(o);
-            if k == 0 && before.is_some_and(|b| p.read() == b) {
-                return; // immortal: the count does not move
-            }
-        }
-    }
-}
-
-fn new_int(py: Python<'_>, i: u32) -> Py<PyAny> {
-    let Ok(o) = i.into_pyobject(py);
-    o.into_any().unbind()
-}
-
-fn in_range(ids: &[u32], ints: &[Py<PyAny>]) -> bool {
-    ids.iter().all(|&i| (i as usize) < ints.len())
-}
-
-/// Take one new reference to `ints[i]` for every id `i` of `parts`; false, with no reference
-/// taken, if an id is out of range (then the caller builds the list another way).
-///
-/// Why per distinct id: one increment per token touches the int object of every token, a cache
-/// miss each on a 100k-200k-entry vocabulary (~4 ms per MB of English); a histogram of the ids
-/// stays in cache and each object is touched once, with one add (`incref_n`). The histogram's
-/// indexing is also the range check (a separate pass cost ~7 instructions per token). Few ids
-/// are incremented one by one. `counts` is scratch (all zero between calls).
-fn add_refs(_py: Python<'_>, ints: &[Py<PyAny>], parts: &[&[u32]], counts: &mut Vec<u32>) -> bool {
-    let total: usize = parts.iter().map(|p| p.len()).sum();
-    if total >= ints.len() / 8 && u32::try_from(total).is_ok() {
-        counts.resize(ints.len(), 0);
-        // (one loop per part: a `flat_map` over the parts cost ~5 more instructions per id)
-        for part in parts {
-            for &i in *part {
-                match counts.get_mut(i as usize) {
-                    Some(c) => *c += 1,
-                    None => {
-                        counts.iter_mut().for_each(|c| *c = 0);
-                        return false;
-                    }
-                }
-            }
-        }
-        let direct = refcount_layout_known(_py);
-        for (o, c) in ints.iter().zip(counts.iter_mut()) {
-            if *c > 0 {
-                // SAFETY: the GIL is held (`_py`) and `ints` keeps the object alive; `direct`
-                // is what `refcount_layout_known` decided.
-                unsafe { incref_n(o.as_ptr(), *c, direct) };
-            }
-            *c = 0;
-        }
-    } else {
-        if !parts.iter().all(|p| in_range(p, ints)) {
-            return false;
-        }
-        for &i in parts.iter().flat_map(|p| p.iter()) {
-            // SAFETY: the GIL is held (`_py`), and `ints[i]` (in range: checked just above) is
-            // kept alive by `ints`; `Py_IncRef` takes one more reference to it.
-            unsafe { pyo3::ffi::Py_IncRef(ints[i as usize].as_ptr()) };
-        }
-    }
-    true
-}
-
-/// Count each id of `ids` in `counts` (a worker's histogram, one slot per id of the
-/// vocabulary); an error, with nothing more counted, at an id outside it.
-fn count_ids(counts: &mut [u32], ids: &[u32]) -> crate::error::Result<()> {
-    for &i in ids {
-        match counts.get_mut(i as usize) {
-            Some(c) => *c += 1,
-            None => {
-                return Err(crate::error::Error::invalid(format!(
-                    "internal error: token id {i} outside the vocabulary"
-                )))
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Take, for every id, as many references to `ints[id]` as the histograms `counts` (the
-/// workers', each one slot per id) count in all: one add per distinct id (`incref_n`). The
-/// histograms are summed into the first one first, in a loop the compiler vectorizes, then one
-/// pass over the ids. On the serial tail of `encode_list` (2 threads, 20 MB) this takes 0.9 ms
-/// for o200k's 200k ids and 0.4-0.5 ms for cl100k's 100k. Summing per id, through an iterator
-/// over the histograms, took 1.5-1.7 ms and 0.6-0.8 ms.
-fn take_counted_refs(py: Python<'_>, ints: &[Py<PyAny>], counts: &mut [Vec<u32>]) {
-    let Some((total, rest)) = counts.split_first_mut() else {
-        return;
-    };
-    for h in rest.iter() {
-        total.iter_mut().zip(h).for_each(|(t, &c)| *t += c);
-    }
-    let direct = refcount_layout_known(py);
-    for (o, &c) in ints.iter().zip(total.iter()) {
-        if c > 0 {
-            // SAFETY: GIL held (`py`); `ints` keeps the object alive; `direct` is what
-            // `refcount_layout_known` decided.
-            unsafe { incref_n(o.as_ptr(), c, direct) };
-        }
-    }
-}
-
-/// Give back the references `add_refs` took for `ids` (the GIL is held by the caller, which
-/// holds `ints`, itself only reachable with the GIL).
-fn drop_refs(ints: &[Py<PyAny>], ids: &[u32]) {
-    for &i in ids {
-        // SAFETY: `add_refs` took one reference to `ints[i]` for this occurrence; the object
-        // stays alive through `ints`, so dropping that reference cannot free it.
-        unsafe { pyo3::ffi::Py_DecRef(ints[i as usize].as_ptr()) };
-    }
-}
-
-/// A new list holding `ints[i]` for the ids of `parts` in order, each slot taking over one of the
-/// references `add_refs` took for it. On failure the references are given back.
-fn fill_list<'py>(
-    py: Python<'py>,
-    ints: &[Py<PyAny>],
-    parts: &[&[u32]],
-) -> PyResult<Bound<'py, PyList>> {
+/// A new list holding the shared int of each id of `parts` in order, each slot taking over one
+/// of its reserved references. Every id is below `ints.len()` (the caller checked).
+fn fill_list<'py>(py: Python<'py>, ints: &[Int], parts: &[&[u32]]) -> PyResult<Bound<'py, PyList>> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
     let Ok(n) = isize::try_from(len) else {
-        parts.iter().for_each(|p| drop_refs(ints, p));
         return Err(PyValueError::new_err("too many ids for one Python list"));
     };
     // SAFETY: we hold the GIL (`py`) and run no Python code in between. `PyList_New(n)` returns a
-    // new reference to a list of `n` NULL slots, or NULL with an exception set (checked; the
-    // references are then given back). Each slot k < n is set exactly once with
-    // `PyList_SetItem`, which steals one reference: the one `add_refs` took for that occurrence.
-    // Every id is in range (`add_refs`, run first, checked) and `ints` keeps every object alive. So the
-    // list is complete and owns all its items when `from_owned_ptr` takes over its reference.
+    // new reference to a list of `n` NULL slots, or NULL with an exception set (checked). The
+    // callers only come here where `list_layout_known` holds (`shared_ints` is `Some`), so
+    // `ob_item` points at the `n` slots; writing slot k is what `PyList_SET_ITEM` does, each
+    // slot taking over a reserved reference of a shared int (in range: the caller checked),
+    // never freed. So the list is complete and owns all its items when `from_owned_ptr` takes
+    // over its reference.
     unsafe {
         let list = pyo3::ffi::PyList_New(n);
         if list.is_null() {
-            parts.iter().for_each(|p| drop_refs(ints, p));
             return Err(PyErr::fetch(py));
         }
-        if list_layout_known(py) {
-            // SAFETY (in addition to the above): `list_layout_known` established that lists of
-            // this interpreter are `ListHead`s, so `ob_item` points at the `n` slots `PyList_New`
-            // allocated (NULL so far); writing slot k is what `PyList_SET_ITEM` does, and the
-            // reference it takes over is the one `add_refs` took. Nothing else sees the list yet.
-            let items = (*list.cast::<ListHead>()).ob_item;
-            let mut k = 0;
-            for part in parts {
-                for &i in *part {
-                    *items.add(k) = ints[i as usize].as_ptr();
-                    k += 1;
-                }
-            }
-        } else {
-            let mut k = 0;
-            for part in parts {
-                for &i in *part {
-                    pyo3::ffi::PyList_SetItem(list, k, ints[i as usize].as_ptr());
-                    k += 1;
-                }
+        let items = (*list.cast::<ListHead>()).ob_item;
+        let mut k = 0;
+        for part in parts {
+            for &i in *part {
+                *items.add(k) = ints.get_unchecked(i as usize).ptr();
+                k += 1;
             }
         }
         Ok(Bound::from_owned_ptr(py, list).cast_into_unchecked())
@@ -594,12 +669,12 @@ fn fill_list<'py>(
 /// [`fill_list`] with the item array written by `threads` threads (or this one), GIL released:
 /// for the parallel `encode` of a large text this is the part of the list building left after
 /// the last part arrives (a fresh array of 8 bytes per token, whose pages fault on first write).
-/// Only when `list_layout_known`: the array is a `PyMem` block that a new empty list takes over,
-/// so it is written once (`PyList_New(n)` zeroes its array first: a second pass over 8 bytes per
-/// token whenever the allocator reuses memory instead of mapping fresh pages).
+/// The array is a `PyMem` block that a new empty list takes over, so it is written once
+/// (`PyList_New(n)` zeroes its array first: a second pass over 8 bytes per token whenever the
+/// allocator reuses memory instead of mapping fresh pages).
 fn fill_list_parallel<'py>(
     py: Python<'py>,
-    ints: &[Py<PyAny>],
+    ints: &[Int],
     parts: &[&[u32]],
     threads: usize,
 ) -> PyResult<Bound<'py, PyList>> {
@@ -624,13 +699,11 @@ fn fill_list_parallel<'py>(
         .checked_mul(size)
         .filter(|&b| isize::try_from(b).is_ok());
     let Some(bytes) = bytes else {
-        parts.iter().for_each(|p| drop_refs(ints, p));
         return Err(PyValueError::new_err("too many ids for one Python list"));
     };
     // SAFETY: GIL held, as `PyMem_Malloc` requires.
     let block = unsafe { pyo3::ffi::PyMem_Malloc(bytes) }.cast::<*mut pyo3::ffi::PyObject>();
     if block.is_null() {
-        parts.iter().for_each(|p| drop_refs(ints, p));
         return Err(PyMemoryError::new_err(format!(
             "cannot allocate a list of {len} ids"
         )));
@@ -654,11 +727,10 @@ fn fill_list_parallel<'py>(
         let base = unsafe { slots.base().add(at) };
         for (j, &i) in ids.iter().enumerate() {
             // SAFETY: `j < ids.len()`, so the slot is in this piece's range (above). `i` is
-            // below `ints.len()`: `add_refs`, which every caller runs first and which only
-            // succeeds when every id is in range, checked it (so no bounds check here, ~2
-            // instructions per id). Each slot takes over the reference `add_refs` took for this
-            // occurrence.
-            unsafe { base.add(j).write(ints.get_unchecked(i as usize).as_ptr()) };
+            // below `ints.len()`: every caller checked its ids (`in_table`) first (so no bounds
+            // check here, ~2 instructions per id). Each slot takes over one of the shared
+            // int's reserved references.
+            unsafe { base.add(j).write(ints.get_unchecked(i as usize).ptr()) };
         }
     };
     let filled = if threads <= 1 {
@@ -669,24 +741,17 @@ fn fill_list_parallel<'py>(
             crate::encode::pool::install(threads, || pieces.par_iter().for_each(fill_piece))
         })
     };
-    // SAFETY: GIL held. On failure (no thread pool) nothing was written: the references are
-    // given back and the block freed. Otherwise every slot holds an owned reference; a new empty
-    // list (`PyList_New(0)`, NULL item array) takes the block over as `list_resize` would
-    // (`list_layout_known` holds: the caller checked), owning the references and freeing the
-    // block with `PyMem_Free`. Nothing else has seen the list yet.
+    // SAFETY: GIL held. On failure the block is freed (its slots own nothing of their own: a
+    // reserved reference not handed over stays in the reserve). Otherwise every slot holds a
+    // reference; a new empty list (`PyList_New(0)`, NULL item array) takes the block over as
+    // `list_resize` would (`list_layout_known` holds: `shared_ints` checked it), owning the
+    // references and freeing the block with `PyMem_Free`. Nothing else has seen the list yet.
     unsafe {
         let list = match filled {
             Ok(()) => pyo3::ffi::PyList_New(0),
             Err(_) => std::ptr::null_mut(),
         };
         if list.is_null() {
-            if filled.is_ok() {
-                for j in 0..len {
-                    pyo3::ffi::Py_DecRef(*block.add(j));
-                }
-            } else {
-                parts.iter().for_each(|p| drop_refs(ints, p));
-            }
             pyo3::ffi::PyMem_Free(block.cast());
             return Err(match filled {
                 Ok(()) => PyErr::fetch(py),
