@@ -62,12 +62,10 @@ impl Int {
 /// vocabulary used (8 MB for o200k's 200k ids).
 fn shared_ints(py: Python<'_>, size: usize) -> PyResult<Option<&'static [Int]>> {
     static TABLE: Mutex<&'static [Int]> = Mutex::new(&[]);
+    // (`Reserve::of` is `None` where `list_layout_known` is false, too)
     let Some(reserve) = Reserve::of(py) else {
         return Ok(None);
     };
-    if !list_layout_known(py) {
-        return Ok(None);
-    }
     // (the GIL is held: nobody else is in here, and nothing below runs Python code)
     let mut table = TABLE
         .lock()
@@ -208,8 +206,11 @@ fn in_table(ids: &[u32], ints: &[Int]) -> bool {
         .is_none_or(|m| (m as usize) < ints.len())
 }
 
+/// The error of an id with no shared int (never: see `in_table`).
+const OUT_OF_TABLE: &str = "internal error: a token id outside the vocabulary";
+
 fn out_of_table() -> PyErr {
-    PyRuntimeError::new_err("internal error: a token id outside the vocabulary")
+    PyRuntimeError::new_err(OUT_OF_TABLE)
 }
 
 impl PyTokenizer {
@@ -236,9 +237,6 @@ impl PyTokenizer {
         let Some(ints) = self.ints(py)? else {
             return usual_list(py, parts);
         };
-        if !parts.iter().all(|p| in_table(p, ints)) {
-            return Err(out_of_table());
-        }
         let len: usize = parts.iter().map(|p| p.len()).sum();
         if len >= LARGE_LIST {
             return fill_list_parallel(py, ints, parts, 1);
@@ -259,9 +257,6 @@ impl PyTokenizer {
                 .collect::<PyResult<Vec<_>>>()?;
             return PyList::new(py, lists);
         };
-        if !all.iter().all(|p| in_table(p, ints)) {
-            return Err(out_of_table());
-        }
         let _paused = GcPause::new();
         let lists = all
             .iter()
@@ -324,33 +319,32 @@ impl PyTokenizer {
         type Encoded = Result<(std::ops::Range<usize>, Vec<usize>), (usize, Error)>;
         // Claim and encode the next block through `sink` into `ids`; `None` when no block is
         // left (or all stop).
-        let claim = move |sink: &mut crate::encode::PieceSink<'_>,
-                          ids: &mut Vec<u32>|
-              -> Option<Encoded> {
-            if stop.load(Ordering::Relaxed) {
-                return None;
-            }
-            let b = next.fetch_add(1, Ordering::Relaxed);
-            if b >= blocks {
-                return None;
-            }
-            let range = starts[b]..starts[b + 1];
-            ids.clear();
-            let done = t
-                .encode_block(sink, texts, range.clone(), allowed, disallowed, ids)
-                .and_then(|ends| {
-                    if in_table(ids, ints) {
-                        Ok((range.clone(), ends))
-                    } else {
-                        let e = Error::invalid("internal error: a token id outside the vocabulary");
-                        Err((range.end.saturating_sub(1), e))
-                    }
-                });
-            if done.is_err() {
-                stop.store(true, Ordering::Relaxed);
-            }
-            Some(done)
-        };
+        let claim =
+            move |sink: &mut crate::encode::PieceSink<'_>, ids: &mut Vec<u32>| -> Option<Encoded> {
+                if stop.load(Ordering::Relaxed) {
+                    return None;
+                }
+                let b = next.fetch_add(1, Ordering::Relaxed);
+                if b >= blocks {
+                    return None;
+                }
+                let range = starts[b]..starts[b + 1];
+                ids.clear();
+                let done = t
+                    .encode_block(sink, texts, range.clone(), allowed, disallowed, ids)
+                    .and_then(|ends| {
+                        if in_table(ids, ints) {
+                            Ok((range.clone(), ends))
+                        } else {
+                            let e = Error::invalid(OUT_OF_TABLE);
+                            Err((range.end.saturating_sub(1), e))
+                        }
+                    });
+                if done.is_err() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                Some(done)
+            };
         /// What a worker sends: a block it encoded (its ids with it), or that it panicked.
         enum Msg {
             Block(Encoded, Vec<u32>),
@@ -487,9 +481,7 @@ impl PyTokenizer {
                     Mine::new,
                     |mine: &mut Mine, k, ids| {
                         if !in_table(ids, ints) {
-                            return Err(Error::invalid(
-                                "internal error: a token id outside the vocabulary",
-                            ));
+                            return Err(Error::invalid(OUT_OF_TABLE));
                         }
                         mine.push((k, std::mem::take(ids)));
                         Ok(())
@@ -636,17 +628,21 @@ fn list_layout_known(py: Python<'_>) -> bool {
 }
 
 /// A new list holding the shared int of each id of `parts` in order, each slot taking over one
-/// of its reserved references. Every id is below `ints.len()` (the caller checked).
+/// of its reserved references.
 fn fill_list<'py>(py: Python<'py>, ints: &[Int], parts: &[&[u32]]) -> PyResult<Bound<'py, PyList>> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
     let Ok(n) = isize::try_from(len) else {
         return Err(PyValueError::new_err("too many ids for one Python list"));
     };
+    // (the ids are read again right below, still in cache)
+    if !parts.iter().all(|p| in_table(p, ints)) {
+        return Err(out_of_table());
+    }
     // SAFETY: we hold the GIL (`py`) and run no Python code in between. `PyList_New(n)` returns a
     // new reference to a list of `n` NULL slots, or NULL with an exception set (checked). The
     // callers only come here where `list_layout_known` holds (`shared_ints` is `Some`), so
     // `ob_item` points at the `n` slots; writing slot k is what `PyList_SET_ITEM` does, each
-    // slot taking over a reserved reference of a shared int (in range: the caller checked),
+    // slot taking over a reserved reference of a shared int (in range: checked above),
     // never freed. So the list is complete and owns all its items when `from_owned_ptr` takes
     // over its reference.
     unsafe {
@@ -720,16 +716,22 @@ fn fill_list_parallel<'py>(
         }
     }
     let slots = Slots(block);
+    // Set if a piece has an id outside `ints` (never: see `in_table`); its slots stay unset.
+    let bad = AtomicBool::new(false);
     let fill_piece = |&(at, ids): &(usize, &[u32])| {
+        // (the piece, 256 KB of ids, is read again right below, from the cache)
+        if !in_table(ids, ints) {
+            bad.store(true, Ordering::Relaxed);
+            return;
+        }
         // SAFETY: `at + ids.len() <= len` (the pieces tile `0..len`) and the block holds `len`
         // slots, so `base` and every slot written below are inside it; no other piece covers
         // these slots.
         let base = unsafe { slots.base().add(at) };
         for (j, &i) in ids.iter().enumerate() {
             // SAFETY: `j < ids.len()`, so the slot is in this piece's range (above). `i` is
-            // below `ints.len()`: every caller checked its ids (`in_table`) first (so no bounds
-            // check here, ~2 instructions per id). Each slot takes over one of the shared
-            // int's reserved references.
+            // below `ints.len()` (checked above; so no bounds check here, ~2 instructions per
+            // id). Each slot takes over one of the shared int's reserved references.
             unsafe { base.add(j).write(ints.get_unchecked(i as usize).ptr()) };
         }
     };
@@ -740,7 +742,11 @@ fn fill_list_parallel<'py>(
         py.detach(|| {
             crate::encode::pool::install(threads, || pieces.par_iter().for_each(fill_piece))
         })
-    };
+    }
+    .and_then(|()| match bad.load(Ordering::Relaxed) {
+        false => Ok(()),
+        true => Err(Error::invalid(OUT_OF_TABLE)),
+    });
     // SAFETY: GIL held. On failure the block is freed (its slots own nothing of their own: a
     // reserved reference not handed over stays in the reserve). Otherwise every slot holds a
     // reference; a new empty list (`PyList_New(0)`, NULL item array) takes the block over as
