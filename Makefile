@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 PY ?= python3
 
-.PHONY: help install test lint rust-test py-test bench-train
+.PHONY: help install test lint rust-test py-test py-versions bench-train
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -23,7 +23,10 @@ rust-test:  ## Rust unit and property tests
 py-test:  ## Python tests (correctness against references, formats, CLI, bad input)
 	$(PY) -m pytest -q
 
-test: install lint rust-test py-test  ## everything CI checks
+py-versions:  ## the list and error tests again under every other CPython 3.10-3.14 found (a wheel in fresh venvs)
+	$(PY) tests/other_pythons.py
+
+test: install lint rust-test py-test py-versions  ## everything CI checks
 
 bench-train:  ## training benchmark against HF tokenizers, rustbpe, bpeasy
 	$(PY) bench/train.py
