@@ -322,9 +322,12 @@ impl Tokenizer {
     }
 
     /// `encode(text, allowed, disallowed, 1)` of every text of a batch, in blocks of
-    /// consecutive texts (see [`Self::encode_batch_blocks_with`]): block b is `(ids, ends)`, the
-    /// ids of its texts concatenated and where each text's ids end; the blocks follow each other
-    /// in text order.
+    /// consecutive texts (about [`BLOCK_BYTES`] of text each, [`block_starts`]) claimed in
+    /// order by `threads` workers: block b is `(ids, ends)`, the ids of its texts concatenated
+    /// and where each text's ids end; the blocks follow each other in text order. One buffer
+    /// per block instead of a `Vec` per text: for a batch of short texts (paragraphs) the
+    /// allocator's work was ~15% of the encoding, and dropping 100k `Vec`s on the calling thread
+    /// was serial. Returns the first error in text order, if any.
     pub fn encode_batch_blocks<S: AsRef<str> + Sync>(
         &self,
         texts: &[S],
@@ -333,13 +336,14 @@ impl Tokenizer {
         threads: usize,
     ) -> Result<Vec<(Vec<TokenId>, Vec<usize>)>> {
         type Mine = Vec<(usize, Vec<TokenId>, Vec<usize>)>;
-        let mine = self.encode_batch_blocks_with(
-            texts,
-            allowed,
-            disallowed,
+        let starts = block_starts(texts);
+        let mine = self.claim_in_order(
+            starts.len() - 1,
             threads,
             Mine::new,
-            |mine: &mut Mine, b, _, ids, ends| {
+            |mine: &mut Mine, sink, ids, b| {
+                let range = starts[b]..starts[b + 1];
+                let ends = self.encode_block(sink, texts, range, allowed, disallowed, ids)?;
                 mine.push((b, std::mem::take(ids), ends));
                 Ok(())
             },
@@ -350,34 +354,6 @@ impl Tokenizer {
             .into_iter()
             .map(|(_, ids, ends)| (ids, ends))
             .collect())
-    }
-
-    /// `encode(text, allowed, disallowed, 1)` of every text of a batch, handed out in blocks of
-    /// consecutive texts (about [`BLOCK_BYTES`] of text each) on the threads that encode them:
-    /// `threads` workers claim the blocks in order, each with its own `state = init()`, and call
-    /// `each(&mut state, b, texts_of_b, &mut ids, ends)` for every block b they encoded, `ids`
-    /// the ids of the block's texts concatenated (the worker's buffer: `each` keeps them by
-    /// taking them) and `ends` where each text's ids end. One buffer per block instead of a `Vec`
-    /// per text: for a batch of short texts (paragraphs) the allocator's work was ~15% of the
-    /// encoding, and dropping 100k `Vec`s on the calling thread was serial. Returns the
-    /// workers' states, or the first error in text order.
-    pub fn encode_batch_blocks_with<S: Send, T: AsRef<str> + Sync>(
-        &self,
-        texts: &[T],
-        allowed: &FxHashSet<&str>,
-        disallowed: &FxHashSet<&str>,
-        threads: usize,
-        init: impl Fn() -> S + Sync,
-        each: impl Fn(&mut S, usize, std::ops::Range<usize>, &mut Vec<TokenId>, Vec<usize>) -> Result<()>
-            + Sync,
-    ) -> Result<Vec<S>> {
-        let starts = block_starts(texts);
-        self.claim_in_order(starts.len() - 1, threads, init, |state, sink, ids, b| {
-            let range = starts[b]..starts[b + 1];
-            let ends = self.encode_block(sink, texts, range.clone(), allowed, disallowed, ids)?;
-            let last = range.end.saturating_sub(1);
-            each(state, b, range, ids, ends).map_err(|e| (last, e))
-        })
     }
 
     /// Block `range` of a batch (see [`block_starts`]): `encode(text, allowed, disallowed, 1)`
