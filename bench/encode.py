@@ -301,7 +301,7 @@ def host_control(threads: int, buf: bytes) -> Callable[[Any, int], Any]:
     (woken for each call, as bytepair's pool workers are; hashlib releases the GIL). Its
     1-thread time over its `threads`-thread time is what this machine gives more threads for
     work with no shared data and no memory traffic at that moment. On a shared VM it swings
-    with the other tenants (session 13: per-round ratios 0.8x-2.4x, medians per workload
+    with the other tenants (session 13: per-round ratios 0.8x-2.6x, medians per workload
     1.4x-1.9x, within minutes)."""
     start, done = threading.Barrier(threads + 1), threading.Barrier(threads + 1)
 
