@@ -214,6 +214,52 @@ def test_large_batch_lists_built_during_the_encoding() -> None:
     ]
 
 
+def test_large_batch_numpy_on_threads() -> None:
+    """A batch of thousands of texts (a list, a tuple) to numpy on 2 and 3 threads: ids and
+    offsets, the first error in text order whichever thread met it, a text that cannot be read
+    (raised before any error of the encoding) and the strs' reference counts (each read text's
+    reference given back, also after an error) must all come out right."""
+    files = corpus_files()
+    if not files:
+        pytest.skip(f"shared corpus not found at {CORPUS}")
+    tt, bp = pair("cl100k_base")
+    paras = [p for p in head(files[0], 3 << 20).split("\n\n") if p]
+    assert len(paras) >= 4096
+    want = [tt.encode_ordinary(p) for p in paras]
+    flat = [i for w in want for i in w]
+    sample = paras[:: len(paras) // 50]
+    counts = [sys.getrefcount(p) for p in sample]
+    for threads in (2, 3):
+        for texts in (paras, tuple(paras)):
+            ids, offsets = bp.encode_batch_numpy(texts, num_threads=threads, disallowed_special=())
+            assert ids.tolist() == flat
+            assert np.diff(offsets).tolist() == [len(w) for w in want]
+    del texts  # (the last tuple holds the strs too)
+    assert [sys.getrefcount(p) for p in sample] == counts
+    blocks = sys.getallocatedblocks()
+    for i, j in ((len(paras) // 3, len(paras) // 3 + 1), (200, 240), (10, len(paras) - 10)):
+        two = paras[:]
+        two[i] += " <|fim_prefix|>"
+        two[j] += " <|endoftext|>"
+        for threads in (2, 3):
+            with pytest.raises(ValueError, match="fim_prefix"):
+                bp.encode_batch_numpy(two, num_threads=threads)
+    del two
+    late = len(paras) - 5
+    for bad, error, match in (
+        (5, TypeError, rf"texts\[{late}\] is int, not str"),
+        ("lone \ud800 surrogate", UnicodeEncodeError, "surrogate"),
+    ):
+        texts = paras[:]
+        texts[10] += " <|endoftext|>"  # (an encoding error before it: the reading's comes first)
+        texts[late] = bad
+        with pytest.raises(error, match=match):
+            bp.encode_batch_numpy(texts, num_threads=2)
+        del texts
+    assert sys.getallocatedblocks() - blocks < 100
+    assert [sys.getrefcount(p) for p in sample] == counts
+
+
 def test_shared_ints_are_one_object_per_id_for_the_process() -> None:
     """Every list of every tokenizer holds the same int object for an id (made once, holding a
     reserve of references or immortal), whatever path built the list, and it stays correct
