@@ -167,6 +167,18 @@ def test_parallel_list_with_specials_and_reference_counts() -> None:
         gc.enable()
 
 
+def assert_first_error_in_text_order(encode: Any, paras: list[str]) -> None:
+    """Two different disallowed tokens in a batch (neighbours, a few blocks apart, at both ends):
+    the error is the first text's, whichever thread met it first."""
+    for i, j in ((len(paras) // 3, len(paras) // 3 + 1), (200, 240), (10, len(paras) - 10)):
+        two = paras[:]
+        two[i] += " <|fim_prefix|>"
+        two[j] += " <|endoftext|>"
+        for threads in (2, 3):
+            with pytest.raises(ValueError, match="fim_prefix"):
+                encode(two, num_threads=threads)
+
+
 def test_large_batch_lists_built_during_the_encoding() -> None:
     """A batch of >= 1 MB on threads: its lists are built by the calling thread between the
     blocks it encodes itself, while the workers encode theirs. Ids, references (one per slot),
@@ -201,14 +213,7 @@ def test_large_batch_lists_built_during_the_encoding() -> None:
     # (the lists built before the error were freed: no Python object is left over)
     assert sys.getallocatedblocks() - blocks < 100
     assert gc.isenabled()
-    # two disallowed tokens: the error is the first text's, whichever thread met it first
-    for i, j in ((len(paras) // 3, len(paras) // 3 + 1), (200, 240), (10, len(paras) - 10)):
-        two = paras[:]
-        two[i] += " <|fim_prefix|>"
-        two[j] += " <|endoftext|>"
-        for threads in (2, 3):
-            with pytest.raises(ValueError, match="fim_prefix"):
-                bp.encode_batch(two, num_threads=threads)
+    assert_first_error_in_text_order(bp.encode_batch, paras)
     assert bp.encode_batch(bad, num_threads=2, allowed_special="all") == [
         tt.encode(p, allowed_special="all") for p in bad
     ]
@@ -237,14 +242,7 @@ def test_large_batch_numpy_on_threads() -> None:
     del texts  # (the last tuple holds the strs too)
     assert [sys.getrefcount(p) for p in sample] == counts
     blocks = sys.getallocatedblocks()
-    for i, j in ((len(paras) // 3, len(paras) // 3 + 1), (200, 240), (10, len(paras) - 10)):
-        two = paras[:]
-        two[i] += " <|fim_prefix|>"
-        two[j] += " <|endoftext|>"
-        for threads in (2, 3):
-            with pytest.raises(ValueError, match="fim_prefix"):
-                bp.encode_batch_numpy(two, num_threads=threads)
-    del two
+    assert_first_error_in_text_order(bp.encode_batch_numpy, paras)
     late = len(paras) - 5
     for bad, error, match in (
         (5, TypeError, rf"texts\[{late}\] is int, not str"),
