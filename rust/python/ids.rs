@@ -479,10 +479,9 @@ impl PyTokenizer {
                     disallowed,
                     threads,
                     Mine::new,
+                    // (the ids are checked against `ints` by `fill_list_parallel`, piece by
+                    // piece as it writes them)
                     |mine: &mut Mine, k, ids| {
-                        if !in_table(ids, ints) {
-                            return Err(Error::invalid(OUT_OF_TABLE));
-                        }
                         mine.push((k, std::mem::take(ids)));
                         Ok(())
                     },
@@ -538,24 +537,48 @@ unsafe fn build_lists(
     for (i, &end) in range.zip(ends) {
         let part = &ids[start..end];
         start = end;
-        // SAFETY: GIL held. `PyList_New(len)` gives a new list of `len` NULL slots (or NULL
-        // with an exception set, checked). Its slots are written through the layout (what
-        // `PyList_SET_ITEM` does), each with a shared int (the id is in range: the caller's
-        // promise), taking over one of its reserved references. The new list's own reference
-        // goes to slot `i`, NULL until now and ours alone (the caller's promise).
-        unsafe {
-            let inner = pyo3::ffi::PyList_New(part.len() as isize);
-            if inner.is_null() {
-                return Err(PyErr::fetch(py));
-            }
-            let items = (*inner.cast::<ListHead>()).ob_item;
-            for (j, &id) in part.iter().enumerate() {
-                *items.add(j) = ints.get_unchecked(id as usize).ptr();
-            }
-            *slots.add(i) = inner;
-        }
+        // SAFETY: GIL held, the layout known and every id in range (the caller's promises).
+        // The new list's own reference goes to slot `i`, NULL until now and ours alone (the
+        // caller's promise).
+        unsafe { *slots.add(i) = new_list(py, ints, &[part])? };
     }
     Ok(())
+}
+
+/// A new list (a new reference) holding the shared int of each id of `parts` in order, each
+/// slot taking over one of its reserved references; the ids are not checked.
+///
+/// # Safety
+/// The GIL is held, `list_layout_known` holds (`shared_ints` is `Some`), and every id of
+/// `parts` is below `ints.len()`; the ids number at most `isize::MAX`.
+#[inline]
+unsafe fn new_list(
+    py: Python<'_>,
+    ints: &[Int],
+    parts: &[&[u32]],
+) -> PyResult<*mut pyo3::ffi::PyObject> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    // SAFETY: we hold the GIL and run no Python code in between. `PyList_New(len)` returns a
+    // new reference to a list of `len` NULL slots, or NULL with an exception set (checked).
+    // The layout is known, so `ob_item` points at the `len` slots; writing slot k is what
+    // `PyList_SET_ITEM` does, each slot taking over a reserved reference of a shared int (in
+    // range: the caller's promise), never freed. So the list is complete and owns all its
+    // items when it is returned.
+    unsafe {
+        let list = pyo3::ffi::PyList_New(len as isize);
+        if list.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        let items = (*list.cast::<ListHead>()).ob_item;
+        let mut k = 0;
+        for part in parts {
+            for &i in *part {
+                *items.add(k) = ints.get_unchecked(i as usize).ptr();
+                k += 1;
+            }
+        }
+        Ok(list)
+    }
 }
 
 /// A new list of the ids of `parts`, a new int object per id: where the shared ints cannot be
@@ -631,33 +654,19 @@ fn list_layout_known(py: Python<'_>) -> bool {
 /// of its reserved references.
 fn fill_list<'py>(py: Python<'py>, ints: &[Int], parts: &[&[u32]]) -> PyResult<Bound<'py, PyList>> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
-    let Ok(n) = isize::try_from(len) else {
+    if isize::try_from(len).is_err() {
         return Err(PyValueError::new_err("too many ids for one Python list"));
-    };
+    }
     // (the ids are read again right below, still in cache)
     if !parts.iter().all(|p| in_table(p, ints)) {
         return Err(out_of_table());
     }
-    // SAFETY: we hold the GIL (`py`) and run no Python code in between. `PyList_New(n)` returns a
-    // new reference to a list of `n` NULL slots, or NULL with an exception set (checked). The
-    // callers only come here where `list_layout_known` holds (`shared_ints` is `Some`), so
-    // `ob_item` points at the `n` slots; writing slot k is what `PyList_SET_ITEM` does, each
-    // slot taking over a reserved reference of a shared int (in range: checked above),
-    // never freed. So the list is complete and owns all its items when `from_owned_ptr` takes
-    // over its reference.
+    // SAFETY: GIL held (`py`). The callers only come here where `list_layout_known` holds
+    // (`shared_ints` is `Some`); every id is in range (checked above) and they number at most
+    // `isize::MAX` (above). `new_list` returns a new reference to a list, which
+    // `from_owned_ptr` takes over.
     unsafe {
-        let list = pyo3::ffi::PyList_New(n);
-        if list.is_null() {
-            return Err(PyErr::fetch(py));
-        }
-        let items = (*list.cast::<ListHead>()).ob_item;
-        let mut k = 0;
-        for part in parts {
-            for &i in *part {
-                *items.add(k) = ints.get_unchecked(i as usize).ptr();
-                k += 1;
-            }
-        }
+        let list = new_list(py, ints, parts)?;
         Ok(Bound::from_owned_ptr(py, list).cast_into_unchecked())
     }
 }
