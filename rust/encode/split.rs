@@ -11,15 +11,31 @@
 //!
 //! Cost: a memchr scan from each target offset to the next cut point.
 
-/// Split `text` into about `parts` chunks of similar size at safe cut points (fewer if there are
-/// not enough). The chunks concatenate to `text`.
-pub fn chunks(text: &str, parts: usize) -> Vec<&str> {
+/// Split `text` at safe cut points into chunks of about `size` bytes, and its last `tail` bytes
+/// or so into chunks of about a quarter of that (fewer, longer chunks where there are not
+/// enough cut points). The chunks concatenate to `text`.
+///
+/// Why smaller chunks at the end: the workers claim chunks in order, so when the last one is
+/// claimed the others are still busy with at most one chunk each, and they then wait, on
+/// average half a chunk, for the last worker to finish. Quarter chunks at the end cut that
+/// wait; the rest stays in long chunks (fewer buffers and claims). 20 MB of English on 2
+/// threads, chunks of 640 KB, `tail` = 2 chunks: the gap between the two workers' finishing
+/// times fell from 1.2-1.6 ms to 0.2-0.3 ms (medians over 16-20 calls, cl100k and o200k).
+pub fn chunks(text: &str, size: usize, tail: usize) -> Vec<&str> {
     let bytes = text.as_bytes();
-    let parts = parts.max(1);
-    let target = bytes.len() / parts;
-    let mut out = Vec::with_capacity(parts);
+    let size = size.max(1);
+    let mut out = Vec::with_capacity(bytes.len() / size + 4 * tail / size + 1);
     let mut start = 0;
-    while out.len() + 1 < parts {
+    loop {
+        let left = bytes.len() - start;
+        let target = if left > tail + size {
+            size
+        } else {
+            (size / 4).max(1)
+        };
+        if left <= target {
+            break;
+        }
         let Some(cut) = next_cut(bytes, start + target) else {
             break;
         };
@@ -56,15 +72,48 @@ mod tests {
         let text =
             "Hello world.\nNext line\n\nblank before\n  indented\nx\nA \n b\n\u{e9}t\u{e9}\nok\n"
                 .repeat(50);
-        for parts in [1, 2, 3, 7, 100] {
-            let ch = chunks(&text, parts);
+        for (size, tail) in [
+            (usize::MAX, 0),
+            (1000, 0),
+            (400, 800),
+            (97, 500),
+            (10, 10_000),
+        ] {
+            let ch = chunks(&text, size, tail);
             assert_eq!(ch.concat(), text);
             for name in ["gpt2", "cl100k", "o200k"] {
                 let p = Pretokenizer::new(name).unwrap();
                 let whole = p.pieces(&text).unwrap();
                 let joined: Vec<&str> = ch.iter().flat_map(|c| p.pieces(c).unwrap()).collect();
-                assert_eq!(whole, joined, "{name} {parts}");
+                assert_eq!(whole, joined, "{name} {size} {tail}");
             }
         }
+    }
+
+    #[test]
+    fn chunks_are_smaller_in_the_tail() {
+        // A cut point every 10 bytes.
+        let text = "abcdefgh.\n".repeat(10_000);
+        let ch = chunks(&text, 1000, 3000);
+        assert_eq!(ch.concat(), text);
+        let lens: Vec<usize> = ch.iter().map(|c| c.len()).collect();
+        // Chunks of 1001-1010 bytes (the cut after the first `\n` at or after 1000), then of
+        // 251-260 for the
+        // last ~3000 bytes; the last chunk is what is left.
+        let (head, rest) = lens.split_at(lens.iter().position(|&l| l < 1000).unwrap());
+        assert!(head.iter().all(|&l| (1001..=1010).contains(&l)), "{head:?}");
+        let (small, last) = rest.split_at(rest.len() - 1);
+        assert!(small.iter().all(|&l| (251..=260).contains(&l)), "{small:?}");
+        assert!(last[0] <= 260, "{last:?}");
+        let tail: usize = rest.iter().sum();
+        assert!((3000..4020).contains(&tail), "{tail}");
+        // Without a tail, all but the last are the full size.
+        let even = chunks(&text, 1000, 0);
+        assert!(even[..even.len() - 1]
+            .iter()
+            .all(|c| (1001..=1010).contains(&c.len())));
+        // No cut point: one chunk.
+        assert_eq!(chunks(&"a".repeat(5000), 100, 1000), vec!["a".repeat(5000)]);
+        assert_eq!(chunks("", 100, 1000), vec![""]);
     }
 }
