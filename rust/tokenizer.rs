@@ -267,13 +267,14 @@ impl Tokenizer {
     ///
     /// The text is cut at the allowed special tokens, and its ordinary segments at safe points
     /// into chunks of about [`chunk_bytes`], the last `threads` chunks' worth in quarter chunks
-    /// (only where [`Self::chunkable`]; otherwise each segment is one chunk). `threads` workers (this thread alone for 1) claim the chunks in
-    /// order, each with its own `state = init()`, and call `each(&mut state, k, &mut ids)` for
-    /// every chunk k they encoded: in any order across workers, but a worker's own chunks in
-    /// increasing k. `ids` is the worker's buffer, cleared before its next chunk: `each` keeps the
-    /// ids by taking them (e.g. `std::mem::take`). Returns the number of chunks (indices
-    /// `0..n`, concatenating to the encoding) and the workers' states. On the first error (of
-    /// the encoder or of `each`) the workers stop claiming chunks and the error is returned.
+    /// (only where [`Self::chunkable`]; otherwise each segment is one chunk). `threads` workers
+    /// (this thread alone for 1) claim the chunks in order, each with its own `state = init()`,
+    /// and call `each(&mut state, k, &mut ids)` for every chunk k they encoded: in any order
+    /// across workers, but a worker's own chunks in increasing k. `ids` is the worker's buffer,
+    /// cleared before its next chunk: `each` keeps the ids by taking them (e.g.
+    /// `std::mem::take`). Returns the number of chunks (indices `0..n`, concatenating to the
+    /// encoding) and the workers' states. On the first error (of the encoder or of `each`) the
+    /// workers stop claiming chunks and the error is returned.
     pub fn encode_chunks_with<S: Send>(
         &self,
         text: &str,
@@ -660,8 +661,8 @@ type PosResult = std::result::Result<(), (usize, Error)>;
 /// The size of the chunks [`Tokenizer::encode_chunks_with`] cuts ordinary text into: about 16
 /// per thread, for balance (the workers claim them in order, so when the last chunk is taken
 /// the other workers are at most one chunk from done; the last few chunks are smaller still,
-/// see `split::chunks`), between 256 KiB and 1 MiB (the ids of a
-/// chunk, ~0.9 MB for 1 MiB of English, are still in the L2 cache when `each` reads them).
+/// see `split::chunks`), between 256 KiB and 1 MiB (the ids of a chunk, ~0.9 MB for 1 MiB of
+/// English, are still in the L2 cache when `each` reads them).
 fn chunk_bytes(len: usize, threads: usize) -> usize {
     (len / (threads.max(1) * 16)).clamp(256 << 10, 1 << 20)
 }

@@ -24,11 +24,11 @@
 pub fn chunks(text: &str, size: usize, tail: usize) -> Vec<&str> {
     let bytes = text.as_bytes();
     let size = size.max(1);
-    let mut out = Vec::with_capacity(bytes.len() / size + 4 * tail / size + 1);
+    let mut out = Vec::with_capacity(bytes.len() / size + 4 * (tail.min(bytes.len()) / size) + 1);
     let mut start = 0;
     loop {
         let left = bytes.len() - start;
-        let target = if left > tail + size {
+        let target = if left > tail.saturating_add(size) {
             size
         } else {
             (size / 4).max(1)
@@ -78,6 +78,8 @@ mod tests {
             (400, 800),
             (97, 500),
             (10, 10_000),
+            (usize::MAX, usize::MAX),
+            (1, usize::MAX),
         ] {
             let ch = chunks(&text, size, tail);
             assert_eq!(ch.concat(), text);
@@ -98,8 +100,7 @@ mod tests {
         assert_eq!(ch.concat(), text);
         let lens: Vec<usize> = ch.iter().map(|c| c.len()).collect();
         // Chunks of 1001-1010 bytes (the cut after the first `\n` at or after 1000), then of
-        // 251-260 for the
-        // last ~3000 bytes; the last chunk is what is left.
+        // 251-260 for the last ~3000 bytes; the last chunk is what is left.
         let (head, rest) = lens.split_at(lens.iter().position(|&l| l < 1000).unwrap());
         assert!(head.iter().all(|&l| (1001..=1010).contains(&l)), "{head:?}");
         let (small, last) = rest.split_at(rest.len() - 1);
