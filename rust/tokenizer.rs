@@ -266,8 +266,8 @@ impl Tokenizer {
     /// the other chunks are still being encoded.
     ///
     /// The text is cut at the allowed special tokens, and its ordinary segments at safe points
-    /// into chunks of about [`chunk_bytes`], the last `threads` chunks' worth in quarter chunks
-    /// (only where [`Self::chunkable`]; otherwise each segment is one chunk). `threads` workers
+    /// into chunks of about [`chunk_bytes`], the last `threads` chunks' worth of each in quarter
+    /// chunks (only where [`Self::chunkable`]; otherwise each segment is one chunk). `threads` workers
     /// (this thread alone for 1) claim the chunks in order, each with its own `state = init()`,
     /// and call `each(&mut state, k, &mut ids)` for every chunk k they encoded: in any order
     /// across workers, but a worker's own chunks in increasing k. `ids` is the worker's buffer,
