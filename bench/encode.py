@@ -15,7 +15,7 @@ peer.
     python bench/encode.py --mb 5 --repeat 2    # quicker
     python bench/encode.py --pathological       # 1/10/100 MB of one character: cost per MB
     python bench/encode.py --paired 6           # bytepair vs tiktoken alternated, CPU time
-    python bench/encode.py --paired-threads 8   # 1 and all threads alternated, 3 workloads
+    python bench/encode.py --paired-threads 8   # 1 and all threads alternated, with controls
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import argparse
 import functools
 import hashlib
 import os
+import queue
 import statistics
 import sys
 import tempfile
@@ -328,63 +329,130 @@ def host_control(threads: int, buf: bytes) -> Callable[[Any, int], Any]:
     return run
 
 
+class SideBySide:
+    """A workload control for `paired_threads`: `threads` independent one-thread calls of the
+    same workload at once, one on the calling thread and one on each of `threads - 1` kept
+    helper threads (kept so their piece caches stay warm, as the pool workers' do). Its time is
+    what `threads` whole calls take side by side, with no work split between threads; so
+    `threads` x (one call's time) / (its time) is what the host gives this very workload on
+    more threads at that moment, memory traffic, caches and all, and the split call's time
+    against `side-by-side time / threads` is how much of that bytepair's own parallel split
+    keeps. The clock stops when the last call returns; the results are released after it."""
+
+    def __init__(self, threads: int) -> None:
+        self.jobs: list[queue.Queue[Any]] = [queue.Queue() for _ in range(threads - 1)]
+        self.done: queue.Queue[Any] = queue.Queue()
+        for q in self.jobs:
+            threading.Thread(target=self._serve, args=(q,), daemon=True).start()
+
+    def _serve(self, jobs: queue.Queue[Any]) -> None:
+        while True:
+            fn, arg = jobs.get()
+            try:
+                self.done.put((fn(arg, 1), None))
+            except BaseException as e:  # (handed to the timing thread, which raises it)
+                self.done.put((None, e))
+
+    def __call__(self, fn: Callable[[Any, int], Any], arg: Any) -> float:
+        t0 = time.perf_counter()
+        for q in self.jobs:
+            q.put((fn, arg))
+        results = [fn(arg, 1)]
+        errors = []
+        for _ in self.jobs:
+            result, error = self.done.get()
+            results.append(result)
+            errors.append(error)
+        t = time.perf_counter() - t0
+        del results
+        for e in errors:
+            if e is not None:
+                raise e
+        return t
+
+
 def paired_threads(name: str, text: str, rounds: int) -> list[str]:
     """bytepair with one thread, then with all threads, alternated, on each workload: the one
     string (`encode`), the paragraphs as lists (`encode_batch`) and as numpy (`encode_batch_numpy`);
     wall time of the call (the point is the wall time a second thread saves). Per workload: the
     median MB/s of each, and the median (range) of the per-round ratios.
 
-    Each round also times `host_control` the same way, right after the workload: its ratio is
-    what the machine gave a second thread for pure compute at that moment. Per workload: the
-    control's median ratio over its rounds, and the median per-round quotient of the workload's
-    ratio by the control's (1.00: the workload gains from the second thread what pure compute
-    gained at the same moment). The control waits 0.1 s first: right after a large block is
-    freed (the workload's result), a 2-thread burst gains less on the VM of sessions 10-13 (the
-    control right after `del bytearray(45_000_000)` 1.36x, 0.05 s later 1.94x; bench/README.md,
-    session 13), and the control is to measure the host, not this.
+    Each round also times two controls, right after the workload:
+    - `SideBySide`: `THREADS` one-thread calls of the workload at once. Its ratio (`THREADS` x
+      the round's one-thread time / its time) is what the host gave this workload on more
+      threads at that moment; the median per-round quotient of the workload's ratio by it
+      (which is `side-by-side time / (THREADS x split-call time)`) says how much of that the
+      split call kept (1.00: all of it). The side-by-side calls overlap each other's serial
+      parts (reading the texts, making the result), so their ratio can pass `THREADS`, and the
+      split call, which cannot overlap its own, keeps a little less than 1 even when its split
+      costs nothing. Not for lists of lists (see `workloads`).
+    - `host_control`: pure compute (SHA-256), which touches no memory: what the host gave a
+      second thread for compute alone (sessions 13-14's control). It waits 0.1 s first: right
+      after a large block is freed (the workload's result), a 2-thread burst gains less on the
+      VM of sessions 10-15 (the control right after `del bytearray(45_000_000)` 1.36x, 0.05 s
+      later 1.94x; bench/README.md, session 13).
+    Session 15 (bench/README.md) found the pure-compute control a poor guide to the encoder: a
+    memory-streaming neighbour on the other vCPU slowed a one-thread encode by 21%, where an ALU
+    loop did not slow it at all.
     """
     bp = bytepair_tokenizer(name)
     paras = [p for p in text.split("\n\n") if p]
     control = host_control(THREADS, os.urandom(1 << 20) * 24)
-    workloads: list[tuple[str, Any, Callable[[Any, int], Any]]] = [
+    side_by_side = SideBySide(THREADS)
+    # (label, argument, call, whether `SideBySide` measures the host for it: not for lists of
+    # lists, whose 100k small lists are built holding the GIL, ~20% of a one-thread call, so
+    # side-by-side calls queue on it; one string's list is written with the GIL released)
+    workloads: list[tuple[str, Any, Callable[[Any, int], Any], bool]] = [
         (
             "one string → list",
             text,
             lambda x, n: bp.encode(x, disallowed_special=(), num_threads=n),
+            True,
         ),
         (
             "paragraphs → lists",
             paras,
             lambda x, n: bp.encode_batch(x, disallowed_special=(), num_threads=n),
+            False,
         ),
         (
             "paragraphs → numpy",
             paras,
             lambda x, n: bp.encode_batch_numpy(x, disallowed_special=(), num_threads=n),
+            True,
         ),
     ]
     head = (
         f"| {name}: workload | 1 thread MB/s | {THREADS} threads MB/s "
-        f"| ratio, median of {rounds} rounds (range) | host control | ratio / control |"
+        f"| ratio, median of {rounds} rounds (range) | {THREADS} calls side by side "
+        f"| ratio / side by side | pure-compute control |"
     )
-    rows = [head, "|---|---|---|---|---|---|"]
+    rows = [head, "|---|---|---|---|---|---|---|"]
     med = statistics.median
-    for label, arg, fn in workloads:
+    for label, arg, fn, side in workloads:
         pieces = [arg] if isinstance(arg, str) else arg
         mb = sum(len(p.encode()) for p in pieces) / 1e6
         timed(fn, arg, THREADS)  # (warm: the int table, the caches, the pool)
-        ones, alls, host = [], [], []
+        if side:
+            side_by_side(fn, arg)  # (warm: the helpers' caches)
+        ones, alls, sides, host = [], [], [], []
         for _ in range(rounds):
             ones.append(timed(fn, arg, 1))
             alls.append(timed(fn, arg, THREADS))
+            if side:
+                sides.append(THREADS * ones[-1] / side_by_side(fn, arg))
             time.sleep(0.1)  # (see the docstring)
             host.append(timed(control, None, 1) / timed(control, None, THREADS))
         ratios = [a / b for a, b in zip(ones, alls, strict=True)]
-        rel = med(r / h for r, h in zip(ratios, host, strict=True))
+        if side:
+            kept = med(r / h for r, h in zip(ratios, sides, strict=True))
+            cells = f"{med(sides):.2f}x ({min(sides):.2f}-{max(sides):.2f}) | {kept:.2f}"
+        else:
+            cells = "n/a (lists built holding the GIL) | n/a"
         rows.append(
             f"| {label} | {mb / med(ones):.1f} | {mb / med(alls):.1f} | **{med(ratios):.2f}x** "
-            f"({min(ratios):.2f}-{max(ratios):.2f}) | {med(host):.2f}x "
-            f"({min(host):.2f}-{max(host):.2f}) | {rel:.2f} |"
+            f"({min(ratios):.2f}-{max(ratios):.2f}) | {cells} | {med(host):.2f}x "
+            f"({min(host):.2f}-{max(host):.2f}) |"
         )
     return rows
 
@@ -405,7 +473,7 @@ def main() -> None:
         "--paired-threads",
         type=int,
         metavar="ROUNDS",
-        help="only bytepair on the one string, 1 and all threads alternated (see paired_threads())",
+        help="only bytepair, 1 and all threads alternated, 3 workloads (see paired_threads())",
     )
     args = ap.parse_args()
     if not (SHARED / "vocab").is_dir():
