@@ -357,12 +357,14 @@ class SideBySide:
         t0 = time.perf_counter()
         for q in self.jobs:
             q.put((fn, arg))
-        results = [fn(arg, 1)]
-        errors = []
-        for _ in self.jobs:
-            result, error = self.done.get()
-            results.append(result)
-            errors.append(error)
+        results, errors = [], []
+        try:
+            results.append(fn(arg, 1))
+        finally:  # (the helpers' calls are always waited for: none is left running)
+            for _ in self.jobs:
+                result, error = self.done.get()
+                results.append(result)
+                errors.append(error)
         t = time.perf_counter() - t0
         del results
         for e in errors:
@@ -385,7 +387,10 @@ def paired_threads(name: str, text: str, rounds: int) -> list[str]:
       split call kept (1.00: all of it). The side-by-side calls overlap each other's serial
       parts (reading the texts, making the result), so their ratio can pass `THREADS`, and the
       split call, which cannot overlap its own, keeps a little less than 1 even when its split
-      costs nothing. Not for lists of lists (see `workloads`).
+      costs nothing. Not for lists of lists (see `workloads`). On one string the helper's
+      fresh memory (the list's 36 MB array, the ids) comes slow on this VM (session 14): in the
+      first rounds of a process the helper's call took up to 73 ms of system time, and runs of
+      2-4 rounds read 1.05-1.15x; use 16 rounds or more.
     - `host_control`: pure compute (SHA-256), which touches no memory: what the host gave a
       second thread for compute alone (sessions 13-14's control). It waits 0.1 s first: right
       after a large block is freed (the workload's result), a 2-thread burst gains less on the
