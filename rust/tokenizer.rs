@@ -829,30 +829,102 @@ mod tests {
                 .contains("disallowed special token '<|end|>'"),
             "{err}"
         );
-        let calls = AtomicUsize::new(0);
-        let err = t
-            .encode_chunks_with(
-                &text,
-                &set(&[]),
-                &set(&[]),
+        for threads in [1, 2] {
+            let calls = AtomicUsize::new(0);
+            let err = t
+                .encode_chunks_with(
+                    &text,
+                    &set(&[]),
+                    &set(&[]),
+                    threads,
+                    || (),
+                    |_, k, _| {
+                        calls.fetch_add(1, Ordering::Relaxed);
+                        if k == 2 {
+                            return Err(Error::invalid("stop at chunk 2"));
+                        }
+                        Ok(())
+                    },
+                )
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("stop at chunk 2"),
+                "{threads}: {err}"
+            );
+            // One thread takes the chunks in order and stops at the failing one. (With two, how
+            // many chunks the other worker finishes while chunk 2 is encoded depends on the
+            // timing; that no chunk is claimed after the stop is `claiming_stops_after_an_error`.)
+            if threads == 1 {
+                assert_eq!(calls.load(Ordering::Relaxed), 3);
+            }
+        }
+    }
+
+    #[test]
+    fn claiming_stops_after_an_error() {
+        use std::sync::atomic::Ordering::SeqCst;
+        use std::sync::Mutex;
+        use std::time::{Duration, Instant};
+
+        /// A worker's state; dropped by `claim_in_order` after the worker raised the stop, if
+        /// its item failed.
+        struct State<'a> {
+            failed: bool,
+            gone: &'a AtomicBool,
+        }
+        impl Drop for State<'_> {
+            fn drop(&mut self) {
+                if self.failed {
+                    self.gone.store(true, SeqCst);
+                }
+            }
+        }
+        fn wait(flag: &AtomicBool) {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !flag.load(SeqCst) {
+                assert!(Instant::now() < deadline, "the other worker never came");
+                std::thread::yield_now();
+            }
+        }
+        // Two workers and many items. Item 0 fails, but only once the other worker holds item
+        // 1; item 1 finishes only once the failing worker has stopped (its state dropped, after
+        // the stop was raised). So exactly items 0 and 1 run, whatever the timing: nothing is
+        // claimed after the stop.
+        let (holding, gone) = (AtomicBool::new(false), AtomicBool::new(false));
+        let ran = Mutex::new(Vec::new());
+        let err = tok()
+            .claim_in_order(
+                1000,
                 2,
-                || (),
-                |_, k, _| {
-                    calls.fetch_add(1, Ordering::Relaxed);
-                    if k == 2 {
-                        return Err(Error::invalid("stop at chunk 2"));
+                || State {
+                    failed: false,
+                    gone: &gone,
+                },
+                |state, _, _, k| {
+                    ran.lock().unwrap_or_else(|e| e.into_inner()).push(k);
+                    match k {
+                        0 => {
+                            wait(&holding);
+                            state.failed = true;
+                            Err((0, Error::invalid("item 0 fails")))
+                        }
+                        1 => {
+                            holding.store(true, SeqCst);
+                            wait(&gone);
+                            Ok(())
+                        }
+                        _ => Ok(()),
                     }
-                    Ok(())
                 },
             )
-            .unwrap_err();
-        assert!(err.to_string().contains("stop at chunk 2"), "{err}");
-        // The other worker may finish the chunk it holds, but nobody claims many more.
-        let n = text.len().div_ceil(chunk_bytes(text.len(), 2));
+            .err()
+            .map(|e| e.to_string());
         assert!(
-            calls.load(Ordering::Relaxed) < n,
-            "{} of {n}",
-            calls.load(Ordering::Relaxed)
+            err.as_deref().is_some_and(|e| e.contains("item 0 fails")),
+            "{err:?}"
         );
+        let mut ran = ran.into_inner().unwrap_or_else(|e| e.into_inner());
+        ran.sort_unstable();
+        assert_eq!(ran, [0, 1]);
     }
 }
